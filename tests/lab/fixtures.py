@@ -1,0 +1,90 @@
+"""What integration tests see of the lab: its state and ways to act in it.
+
+Integration tests run inside the lab's controller namespace (`.lab/ctl-exec`),
+so every address they use is a lab address or loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import knobs
+from .core import REPO
+from .sysutil import in_host
+
+
+@dataclass
+class LabHandle:
+    state: dict
+    dir: Path
+    inventory: Path
+    env: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls) -> "LabHandle":
+        d = Path(os.environ.get("MAILOPS_LAB_STATE", REPO / ".lab"))
+        state = json.loads((d / "lab.json").read_text())
+        inventory = Path(os.environ.get("MAILOPS_LAB_INVENTORY", d / "inventory.yml"))
+        env = dict(os.environ)
+        for line in (d / "env").read_text().splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                env[k] = v
+        return cls(state=state, dir=d, inventory=inventory, env=env)
+
+    @property
+    def hosts(self) -> list[dict]:
+        return self.state["hosts"]
+
+    def host(self, name: str) -> dict:
+        return knobs._host(self.state, name)
+
+    @property
+    def ca(self) -> str:
+        return self.state["pki"]["ca"]
+
+    def addr(self, role: str) -> str:
+        return self.state["addresses"][role]
+
+    def host_run(self, name: str, cmd: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
+        """Run a command inside a lab host (its network, mounts and hostname)."""
+        return subprocess.run(in_host(self.host(name)["pid"], cmd), capture_output=True, text=True,
+                              check=check, timeout=kw.pop("timeout", 60), **kw)
+
+    def host_python(self, name: str, code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return self.host_run(name, [self.host(name)["python"], "-c", code], timeout=timeout)
+
+    def ansible(self, args: list[str], *, tool: str = "ansible-playbook", timeout: float = 600,
+                extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        import sys
+        exe = str(Path(sys.executable).parent / tool)
+        env = dict(self.env)
+        env.update(extra_env or {})
+        return subprocess.run([exe, "-i", str(self.inventory), *args], capture_output=True, text=True,
+                              env=env, cwd=str(REPO), timeout=timeout, check=False)
+
+    # knobs, undone by the fixture that set them
+    def firewall(self, host: str, port: int, action: str = "drop", dst: str | None = None) -> None:
+        knobs.firewall(self.state, host, port, action, dst)
+
+    def latency(self, host: str, ms: int, peer: str | None = None) -> None:
+        knobs.latency(self.state, host, ms, peer)
+
+    def remove_name(self, host: str, name: str = "smtp.office365.com") -> None:
+        knobs.remove_name(self.state, host, name)
+
+    def readonly(self, host: str, path: str) -> None:
+        knobs.readonly(self.state, host, path)
+
+    def small_disk(self, host: str, path: str, size: str = "64k") -> None:
+        knobs.small_disk(self.state, host, path, size)
+
+    def unmount(self, host: str, path: str) -> None:
+        knobs.unmount(self.state, host, path)
+
+    def clear(self, host: str) -> None:
+        knobs.clear(self.state, host)

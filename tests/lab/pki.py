@@ -1,0 +1,105 @@
+"""Per-run test PKI for the lab: a CA and leaf certificates, never committed.
+
+Everything is generated into the lab's state directory on every `lab-up`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+@dataclass
+class Issued:
+    cert: Path
+    key: Path
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _write_key(key, path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM,
+                                   serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+
+
+def _write_cert(cert, path: Path) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+class CA:
+    """A certificate authority whose key stays in the lab directory."""
+
+    def __init__(self, directory: Path, name: str = "mailops lab CA"):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.dir = directory
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
+                             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mailops lab")])
+        now = _now()
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject).issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()),
+                           critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        slug = name.replace(" ", "-")
+        self.cert_path = directory / f"{slug}.pem"
+        self.key_path = directory / f"{slug}.key"
+        _write_cert(self.cert, self.cert_path)
+        _write_key(self.key, self.key_path)
+
+    def issue(self, stem: str, names: list[str], *, client: bool = False,
+              not_before: datetime.datetime | None = None,
+              not_after: datetime.datetime | None = None) -> Issued:
+        """Issue a leaf for DNS names and IP addresses; the first name is the CN."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = _now()
+        sans: list[x509.GeneralName] = []
+        for n in names:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(n)))
+            except ValueError:
+                sans.append(x509.DNSName(n))
+        usage = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [ExtendedKeyUsageOID.SERVER_AUTH]
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or now - datetime.timedelta(hours=1))
+            .not_valid_after(not_after or now + datetime.timedelta(days=20))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                           critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        issued = Issued(self.dir / f"{stem}.pem", self.dir / f"{stem}.key")
+        _write_cert(cert, issued.cert)
+        _write_key(key, issued.key)
+        return issued

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Run the test suites one after the other; each prints its duration, and the
+# run fails loudly if any suite fails or runs no test (pytest's exit 5 included).
+#   bash tests/run_all.sh                 every suite (what `make test` runs)
+#   bash tests/run_all.sh units sanity    only those
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$PWD
+VENV=$ROOT/.venv
+VENV219=$ROOT/.venv-219
+LABDIR=$ROOT/.lab
+LAB_HOSTS=${LAB_HOSTS:-6}
+export PYTHONDONTWRITEBYTECODE=1
+export ANSIBLE_COLLECTIONS_PATH=$ROOT/.build/collections
+export ANSIBLE_NOCOLOR=1
+ALL=(lint sanity compat-sanity units lab-lifecycle integration compat)
+SUITES=("$@")
+[ ${#SUITES[@]} -eq 0 ] && SUITES=("${ALL[@]}")
+[ "${SUITES[0]}" = compat ] && [ $# -eq 1 ] && SUITES=(compat-sanity compat)
+
+results=()
+failed=0
+run_suite() {  # name, command...
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "=== suite $name: start"
+  "$@"
+  local rc=$?
+  local dt=$((SECONDS - t0))
+  if [ $rc -eq 0 ]; then
+    results+=("$name: passed in ${dt}s")
+  else
+    [ $rc -eq 5 ] && echo "suite $name ran no test: that is a failure"
+    results+=("$name: FAILED (exit $rc) in ${dt}s")
+    failed=1
+  fi
+  echo "=== suite $name: exit $rc after ${dt}s"
+}
+
+# ansible-test wants the collection at .../ansible_collections/mailops/smtp; copy
+# the files git knows (tracked, or untracked and not ignored) there.
+stage_collection() {
+  local dest=$ROOT/.build/sanity/ansible_collections/mailops/smtp
+  rm -rf "$ROOT/.build/sanity"
+  mkdir -p "$dest"
+  git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+    [ -e "$f" ] && printf '%s\0' "$f"
+  done | xargs -0 cp --parents -t "$dest"
+  # A repository of its own: ansible-test lists files through git, and the
+  # enclosing checkout ignores .build/.
+  (cd "$dest" && git init -q && git add -A) >&2
+  echo "$dest"
+}
+
+# ansible-test looks python3.X up on PATH; pyenv's shims confuse it.
+pybin() {
+  local d=$ROOT/.build/pybin
+  mkdir -p "$d"
+  for v in 3.8 3.9 3.11 3.12; do
+    local p; p=$(find /root/.pyenv/versions -maxdepth 3 -path "*/$v.*/bin/python$v" 2>/dev/null | sort -V | tail -1)
+    [ -n "$p" ] && ln -sfn "$p" "$d/python$v"
+  done
+  echo "$d"
+}
+
+suite_lint() {
+  PATH="$VENV/bin:$PATH" "$VENV/bin/ansible-lint" --profile production --offline -q
+}
+
+# ansible-test runs pip with a filtered environment (PIP_* variables dropped) and
+# would download its pip bootstrap script from the internet. Give it a HOME of
+# its own: a pip.conf carrying this machine's PIP_* settings, and our bootstrap
+# (tests/setup/get_pip_local.py) already in its cache.
+test_home() {
+  local home=$ROOT/.build/ansible-test-home venv=$1
+  mkdir -p "$home/.config/pip" "$home/.ansible/test/cache"
+  "$VENV/bin/python" - "$home/.config/pip/pip.conf" <<'PY'
+import os, sys
+lines = ["[global]"] + [f"{k[4:].lower().replace('_', '-')} = {v}"
+                        for k, v in sorted(os.environ.items()) if k.startswith("PIP_")]
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+  for ver in $(grep -ho "pip='[0-9.]*'" "$venv"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | tr -dc '0-9.\n'); do
+    cp tests/setup/get_pip_local.py "$home/.ansible/test/cache/get_pip_${ver//./_}.py"
+  done
+  echo "$home"
+}
+
+suite_sanity() {
+  local dest home; dest=$(stage_collection); home=$(test_home "$VENV")
+  (cd "$dest" && HOME=$home PATH="$(pybin):$VENV/bin:$PATH" "$VENV/bin/ansible-test" sanity --local --python 3.12 \
+     --color no)
+}
+
+suite_compat_sanity() {
+  local dest home; dest=$(stage_collection); home=$(test_home "$VENV219")
+  (cd "$dest" && HOME=$home PATH="$(pybin):$VENV219/bin:$PATH" "$VENV219/bin/ansible-test" sanity --local \
+     --python 3.8 --test compile --test import --color no)
+}
+
+suite_units() {
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/unit
+}
+
+suite_lab_lifecycle() {
+  # Its own lab (another state dir, so another prefix and subnet) beside the shared one.
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/lab_lifecycle
+}
+
+STARTED_LAB=
+lab_up() {
+  [ -f "$LABDIR/lab.json" ] && return 0
+  STARTED_LAB=1
+  "$VENV/bin/python" -m tests.lab up --hosts "$LAB_HOSTS"
+}
+
+suite_integration() {
+  lab_up || return 1
+  "$LABDIR/ctl-exec" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/integration
+}
+
+suite_compat() {
+  # ansible-core 2.19 on Python 3.11, against the old-Python host on Python 3.8.
+  lab_up || return 1
+  MAILOPS_LAB_INVENTORY=$LABDIR/inventory-219.yml "$LABDIR/ctl-exec" "$VENV219/bin/python" -m pytest -q \
+    -p no:cacheprovider -m compat tests/integration
+}
+
+cleanup() {
+  if [ -n "$STARTED_LAB" ] && [ -f "$LABDIR/lab.json" ] && [ -z "${KEEP_LAB:-}" ]; then
+    "$VENV/bin/python" -m tests.lab down || failed=1
+  fi
+}
+trap cleanup EXIT
+
+total0=$SECONDS
+for s in "${SUITES[@]}"; do
+  fn="suite_${s//-/_}"
+  if ! declare -F "$fn" >/dev/null; then echo "unknown suite $s (have: ${ALL[*]})"; exit 2; fi
+  run_suite "$s" "$fn"
+done
+cleanup
+trap - EXIT
+echo
+echo "=== summary ($((SECONDS - total0))s)"
+printf '  %s\n' "${results[@]}"
+if [ $failed -ne 0 ]; then
+  echo "make test: FAILED"
+  exit 1
+fi
+echo "make test: all suites passed"
