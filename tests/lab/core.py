@@ -157,7 +157,7 @@ class Lab:
             "entra": ca.issue("login.microsoftonline.com", ["login.microsoftonline.com"]),
             "vault": ca.issue("vault", [naming.VAULT_NAME, a.addr("vault")]),
             "connector": ca.issue("connector", [naming.CONNECTOR_HOST]),
-            "client": ca.issue("client", ["host1.lab.test"], client=True),
+            "client": ca.issue("client", ["relay.contoso.com", "host1.lab.test"], client=True),
         }
         out = {"ca": str(ca.cert_path), "ca_key": str(ca.key_path), "dir": str(ca.dir)}
         for k, v in issued.items():

@@ -1,0 +1,80 @@
+"""Reply texts of Microsoft 365 and Entra, in one place so the stand-ins stay consistent.
+
+Texts follow ../shared/context/m365-facts.md; `{host}` is the stand-in's server name, which
+Microsoft appends in brackets so an admin can find the front end in its logs.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+BANNER_IDENT = "Microsoft ESMTP MAIL Service ready at {date}"
+STARTTLS_READY = "220 2.0.0 SMTP server ready"
+UNRECOGNIZED = "500 5.3.3 Unrecognized command '{command}'"
+AUTH_OK = "235 2.7.0 Authentication successful"
+AUTH_MECH_UNAVAILABLE = "504 5.7.4 Unrecognized authentication type [{host}]"
+AUTH_BAD = "535 5.7.3 Authentication unsuccessful [{host}]"
+AUTH_SMTP_DISABLED = ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled "
+                      "for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. "
+                      "[{host}]")
+AUTH_BASIC_RETIRED = "550 5.7.30 Basic authentication is not supported for Client Submission. [{host}]"
+NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail. [{host}]"
+SENDER_THREAD_LIMIT = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname={host}]"
+SEND_AS_DENIED = ("554 5.2.252 SendAsDenied; {mailbox} not allowed to send as {sender}; "
+                  "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; "
+                  "Failed to process message due to a permanent exception with message "
+                  "[BeginDiagnosticData]Cannot submit message. [Hostname={host}]")
+TLS_LEGACY = ("421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to "
+              "support TLS 1.2. Visit https://aka.ms/smtp_auth_tls. [{host}]")
+SERVICE_UNAVAILABLE = "421 4.3.2 Service not available, closing transmission channel"
+THROTTLED = "451 4.7.500 Server busy. Please try again later from [{peer}]. (S77714) [{host}]"
+RELAY_DENIED = "550 5.7.64 TenantAttribution; Relay Access Denied [{host}]"
+QUEUED = "250 2.0.0 OK <{msgid}> [Hostname={host}]"
+INTERNAL_ERROR = "451 4.3.0 Temporary server error. Please try again later [{host}]"
+
+# Entra ID (AADSTS) errors: code -> (HTTP status, OAuth error, description template).
+AADSTS = {
+    90002: (400, "invalid_request",
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are "
+            "signing into the correct cloud. Check with your subscription administrator, this may "
+            "happen if there are no active subscriptions for the tenant."),
+    700016: (400, "unauthorized_client",
+             "Application with identifier '{client_id}' was not found in the directory '{tenant}'. "
+             "This can happen if the application has not been installed by the administrator of the "
+             "tenant or consented to by any user in the tenant. You may have sent your authentication "
+             "request to the wrong tenant."),
+    7000215: (401, "invalid_client",
+              "Invalid client secret provided. Ensure the secret being sent in the request is the "
+              "client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+    7000222: (401, "invalid_client",
+              "The provided client secret keys for app '{client_id}' are expired. Visit the Azure "
+              "portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider "
+              "using certificate credentials for added security: https://aka.ms/certCreds."),
+    7000218: (401, "invalid_client",
+              "The request body must contain the following parameter: 'client_assertion' or "
+              "'client_secret'."),
+    900144: (400, "invalid_request",
+             "The request body must contain the following parameter: '{parameter}'."),
+    70003: (400, "unsupported_grant_type",
+            "The app requested an unsupported grant type '{grant_type}'."),
+    1002012: (400, "invalid_scope",
+              "The provided value for scope {scope} is not valid. Client credential flows must have "
+              "a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+}
+
+# OpenBao/Vault-shaped bodies for the statuses the fault proxy injects.
+VAULT_ERRORS = {
+    412: "required index state not present",
+    429: "request path \"{path}\": rate limit quota exceeded",
+    500: "internal error",
+    502: "error proxying request to the active node",
+    503: "Vault is sealed",
+}
+
+
+def banner_date() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
+def entra_timestamp() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
