@@ -1,0 +1,319 @@
+"""The fleet report's data: records, summary, findings, readiness, scrubbing, and the JSON schema.
+
+`fleet()` is the lab's five hosts plus one unreachable one, as mailops.smtp.probe
+returns them; the other test_report_* modules import it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import diagnosis
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _report
+
+REPO = Path(__file__).resolve().parents[4]
+SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
+GENERATED = "2026-05-04T09:30:00Z"
+HOSTS = ["app1", "app2", "app3", "app4", "app5", "app6"]
+SECRET = "Sup3r-S3cret-pw!"
+TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOi.fake-token-value"
+
+EHLO_PRE = ["SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "STARTTLS", "8BITMIME",
+            "BINARYMIME", "CHUNKING", "SMTPUTF8"]
+EHLO_TLS = ["SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "AUTH LOGIN XOAUTH2", "8BITMIME",
+            "BINARYMIME", "CHUNKING", "SMTPUTF8"]
+
+
+def _dns(ok=True, ms=3):
+    if ok:
+        return {"name": "dns", "ok": True, "ms": ms, "detail": "smtp.office365.com -> 127.0.0.53"}
+    return {"name": "dns", "ok": False, "ms": ms,
+            "detail": "smtp.office365.com: [Errno -2] Name or service not known"}
+
+
+def _cert(days_left=214):
+    return {"subject": "CN=outlook.com", "san": ["*.office365.com", "smtp.office365.com", "outlook.com"],
+            "issuer": "CN=DigiCert Cloud Services CA-1", "not_after": "2026-12-04T23:59:59Z",
+            "days_left": days_left, "chain_trusted": True, "hostname_match": True}
+
+
+def port_ok(slow=1, days_left=214, diag=None):
+    s = slow
+    return {
+        "ok": True, "security": "starttls", "expected": "open", "address": "127.0.0.53",
+        "stages": [
+            _dns(ms=3 * s),
+            {"name": "connect", "ok": True, "ms": 2 * s, "detail": "connected to 127.0.0.53 port 587"},
+            {"name": "banner", "ok": True, "ms": 41 * s,
+             "detail": "220 AM0PR02CA0001.outlook.office365.com Microsoft ESMTP MAIL Service ready"},
+            {"name": "ehlo", "ok": True, "ms": 12 * s, "detail": "250 AM0PR02CA0001 Hello | " + ", ".join(EHLO_PRE)},
+            {"name": "starttls", "ok": True, "ms": 11 * s, "detail": "220 2.0.0 SMTP server ready"},
+            {"name": "tls", "ok": True, "ms": 28 * s, "detail": "TLSv1.3 TLS_AES_256_GCM_SHA384"},
+            {"name": "ehlo_tls", "ok": True, "ms": 13 * s,
+             "detail": "250 AM0PR02CA0001 Hello | " + ", ".join(EHLO_TLS)},
+        ],
+        "tls": {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "cert": _cert(days_left)},
+        "extensions": EHLO_TLS, "auth_mechanisms": ["LOGIN", "XOAUTH2"], "auth": None, "diagnosis": diag,
+    }
+
+
+def port_465_not_offered(connect_ms=1500):
+    return {
+        "ok": False, "security": "tls", "expected": "not_offered", "address": "127.0.0.53",
+        "stages": [_dns(), {"name": "connect", "ok": False, "ms": connect_ms, "detail": "timed out"}],
+        "tls": None, "extensions": [], "auth_mechanisms": [], "auth": None,
+        "diagnosis": diagnosis("port_not_offered"),
+    }
+
+
+def port_failed_connect(code, detail, ms):
+    return {
+        "ok": False, "security": "starttls", "expected": "open", "address": "127.0.0.53",
+        "stages": [_dns(), {"name": "connect", "ok": False, "ms": ms, "detail": detail}],
+        "tls": None, "extensions": [], "auth_mechanisms": [], "auth": None, "diagnosis": diagnosis(code),
+    }
+
+
+def port_dns_failure(port):
+    return {
+        "ok": False, "security": "starttls" if port == "587" else "tls",
+        "expected": "open" if port == "587" else "not_offered", "address": None, "stages": [_dns(False, 5000)],
+        "tls": None, "extensions": [], "auth_mechanisms": [], "auth": None, "diagnosis": diagnosis("dns_failure"),
+    }
+
+
+def result(ports, ok, summary, oauth_ok=True, oauth_code=None):
+    return {"changed": False, "ok": ok, "summary": summary, "elapsed_ms": 1520,
+            "oauth_endpoint": {"ok": oauth_ok, "ms": 61, "diagnosis": diagnosis(oauth_code) if oauth_code else None},
+            "ports": ports}
+
+
+def fleet():
+    """The lab: clean, 587 dropped, 587 rejected, slow, no DNS; plus one host Ansible could not reach."""
+    return {
+        "app1": result({"587": port_ok(), "465": port_465_not_offered()}, True,
+                       "587 ok (STARTTLS TLSv1.3); 465 not offered by this endpoint (expected)"),
+        "app2": result({"587": port_failed_connect("tcp_timeout", "timed out", 5002),
+                        "465": port_465_not_offered()}, False,
+                       "587 failed at connect: tcp_timeout (The connection timed out: silently dropped); "
+                       "465 not offered by this endpoint (expected)"),
+        "app3": result({"587": port_failed_connect("tcp_refused", "[Errno 111] Connection refused", 1),
+                        "465": port_465_not_offered()}, False,
+                       "587 failed at connect: tcp_refused (The connection was refused); "
+                       "465 not offered by this endpoint (expected)"),
+        "app4": result({"587": port_ok(slow=25, days_left=21, diag=diagnosis("cert_expiring")),
+                        "465": port_465_not_offered()}, True,
+                       "587 ok (STARTTLS TLSv1.3); warning: certificate expiring; 465 not offered (expected)"),
+        "app5": result({"587": port_dns_failure("587"), "465": port_dns_failure("465")}, False,
+                       "587 failed at dns: dns_failure; 465 failed at dns: dns_failure",
+                       oauth_ok=False, oauth_code="dns_failure"),
+        "app6": {"unreachable": True, "changed": False,
+                 "msg": "Failed to connect to the host via ssh: ssh: connect to host 198.18.0.16 port 22: "
+                        "Connection timed out"},
+    }
+
+
+APPS = {"app1": ["msmtp"], "app4": ["postfix", {"preset": "grafana"}]}
+CONNECTOR = {"app4": {"ok": True, "summary": "25 ok (STARTTLS TLSv1.3)", "ports": {}}}
+
+
+def build(**kw):
+    args = dict(apps=APPS, connector=CONNECTOR, max_fail_percentage=0, title="Contoso mail readiness",
+                generated=GENERATED)
+    args.update(kw)
+    return _report.build_report(fleet(), **args)
+
+
+def by(report, host, port):
+    return [r for r in report["records"] if r["host"] == host and r["port"] == port][0]
+
+
+def test_json_validates_against_the_schema():
+    report = build()
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    jsonschema.validate(json.loads(json.dumps(report)), SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+def test_schema_rejects_a_record_without_its_diagnosis_field():
+    report = json.loads(json.dumps(build()))
+    del report["records"][0]["diagnosis"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+def test_one_record_per_host_and_port_with_the_right_codes():
+    report = build()
+    assert len(report["records"]) == 12
+    assert sorted(set(r["host"] for r in report["records"])) == HOSTS
+    expect = {("app1", 587): ("pass", None), ("app1", 465): ("info", "port_not_offered"),
+              ("app2", 587): ("fail", "tcp_timeout"), ("app3", 587): ("fail", "tcp_refused"),
+              ("app4", 587): ("warn", "cert_expiring"), ("app5", 587): ("fail", "dns_failure"),
+              ("app5", 465): ("fail", "dns_failure"), ("app6", 587): ("unreachable", "host_unreachable"),
+              ("app6", 465): ("unreachable", "host_unreachable")}
+    for (host, port), (status, code) in expect.items():
+        r = by(report, host, port)
+        assert r["status"] == status, (host, port)
+        assert (r["diagnosis"] or {}).get("code") == code, (host, port)
+    app2 = by(report, "app2", 587)
+    assert app2["failed_stage"] == "connect"
+    assert [s["name"] for s in app2["stages"]] == ["dns", "connect"]
+    assert app2["diagnosis"]["fix"].startswith("Open outbound TCP 587")
+    slow = by(report, "app4", 587)
+    assert slow["elapsed_ms"] == 25 * (3 + 2 + 41 + 12 + 11 + 28 + 13)
+    assert slow["cert_days_left"] == 21 and slow["tls"]["version"] == "TLSv1.3"
+    assert "Connection timed out" in by(report, "app6", 587)["message"]
+
+
+def test_summary_counts_and_verdict():
+    s = build()["summary"]
+    assert (s["hosts"], s["hosts_ok"], s["hosts_failed"], s["hosts_unreachable"]) == (6, 2, 4, 1)
+    assert (s["hosts_ready"], s["hosts_not_ready"]) == (1, 5)
+    assert s["headline"] == "1 of 6 hosts ready; 5 blocked"
+    assert s["fail_percentage"] == 66.67 and s["passed"] is False
+    assert s["records_by_status"] == {"fail": 4, "unreachable": 2, "warn": 1, "info": 4, "pass": 1}
+    assert s["cert_min_days_left"] == 21
+    assert "FAILED" in s["verdict"] and "(1 unreachable)" in s["verdict"]
+    assert build(max_fail_percentage=70)["summary"]["passed"] is True
+    assert build(max_fail_percentage=66)["summary"]["passed"] is False
+
+
+def test_findings_grouped_by_diagnosis_failures_first():
+    findings = build()["findings"]
+    codes = [f["code"] for f in findings]
+    assert set(codes) == {"tcp_timeout", "tcp_refused", "dns_failure", "host_unreachable", "cert_expiring",
+                          "port_not_offered"}
+    assert codes[-2:] == ["cert_expiring", "port_not_offered"]
+    dns = [f for f in findings if f["code"] == "dns_failure"][0]
+    assert dns["hosts"] == ["app5"] and dns["ports"] == [587, 465] and dns["host_count"] == 1
+    not_offered = [f for f in findings if f["code"] == "port_not_offered"][0]
+    assert not_offered["severity"] == "info" and not_offered["hosts"] == ["app1", "app2", "app3", "app4"]
+    assert not_offered["text"].startswith("4 hosts: 465 The endpoint does not offer this port; fix: ")
+    timeout = [f for f in findings if f["code"] == "tcp_timeout"][0]
+    assert timeout["text"].startswith("1 host: 587 The connection timed out: silently dropped; fix: Open outbound")
+
+
+def test_readiness_per_host():
+    hosts = {h["host"]: h for h in build()["hosts"]}
+    assert hosts["app1"]["readiness"]["ready"] is True
+    assert hosts["app1"]["readiness"]["apps"] == [{"name": "msmtp", "oauth": True, "note": None}]
+
+    def codes(h):
+        return [r["code"] for r in hosts[h]["readiness"]["reasons"]]
+    assert codes("app2") == ["submission_port_failed"]
+    assert "tcp_timeout" in hosts["app2"]["readiness"]["reasons"][0]["text"]
+    assert codes("app4") == ["app_without_oauth", "app_without_oauth"]
+    assert hosts["app4"]["readiness"]["connector"] == {"reachable": True, "summary": "25 ok (STARTTLS TLSv1.3)"}
+    assert codes("app5") == ["oauth_endpoint_unreachable", "submission_port_failed"]
+    assert codes("app6") == ["host_unreachable"]
+    assert hosts["app3"]["readiness"]["apps"] is None and hosts["app3"]["readiness"]["connector"] is None
+    report = build()
+    assert all(r["ready"] == (r["host"] == "app1") for r in report["records"])
+    grouped = {g["code"]: g["hosts"] for g in report["readiness_findings"]}
+    assert grouped["submission_port_failed"] == ["app2", "app3", "app5"]
+
+
+def test_xoauth2_must_be_offered_after_starttls():
+    results = fleet()
+    port = results["app1"]["ports"]["587"]
+    port["auth_mechanisms"] = ["LOGIN"]
+    report = _report.build_report(results, generated=GENERATED)
+    reasons = [h for h in report["hosts"] if h["host"] == "app1"][0]["readiness"]["reasons"]
+    assert [r["code"] for r in reasons] == ["xoauth2_not_offered"] and "LOGIN" in reasons[0]["text"]
+    # XOAUTH2 seen before TLS only (the after-TLS EHLO failed) does not count.
+    results = fleet()
+    port = results["app1"]["ports"]["587"]
+    port["stages"] = port["stages"][:-1] + [dict(port["stages"][-1], ok=False)]
+    report = _report.build_report(results, generated=GENERATED)
+    app1 = [h for h in report["hosts"] if h["host"] == "app1"][0]
+    assert [r["code"] for r in app1["readiness"]["reasons"]] == ["submission_port_failed"]
+
+
+def test_without_oauth_check_and_with_connector_postfix_and_generic_apps():
+    results = fleet()
+    del results["app1"]["oauth_endpoint"]
+    apps = {"app1": [{"preset": "postfix", "options": {"mode": "connector"}}, {"format": "env"}, "spring"]}
+    report = _report.build_report(results, apps=apps, generated=GENERATED)
+    app1 = [h for h in report["hosts"] if h["host"] == "app1"][0]["readiness"]
+    assert [r["code"] for r in app1["reasons"]] == ["oauth_endpoint_not_checked", "app_without_oauth",
+                                                      "app_without_oauth"]
+    assert [a["oauth"] for a in app1["apps"]] == [True, False, False]
+    assert "generic env file" in app1["reasons"][1]["text"]
+
+
+def test_oauth_table_matches_the_settings_presets():
+    presets = pytest.importorskip("ansible_collections.mailops.smtp.plugins.module_utils._presets")
+    assert _report.OAUTH_PRESETS == {name: meta["oauth"] for name, meta in presets.PRESETS.items()}
+
+
+def test_failed_skipped_and_missing_results_count_as_failed():
+    results = {"ok1": fleet()["app1"], "broke": {"failed": True, "msg": "ca_path /x/ca.pem does not exist"},
+               "skip": {"skipped": True, "skip_reason": "Conditional result was False"}, "none": None}
+    report = _report.build_report(results, max_fail_percentage=75, generated=GENERATED)
+    status = {h["host"]: h["status"] for h in report["hosts"]}
+    assert status == {"broke": "failed", "none": "failed", "ok1": "ok", "skip": "failed"}
+    assert by(report, "broke", 587)["diagnosis"]["code"] == "probe_failed"
+    assert "ca_path /x/ca.pem" in by(report, "broke", 587)["diagnosis"]["cause"]
+    assert by(report, "skip", 465)["diagnosis"]["code"] == "probe_missing"
+    assert report["summary"]["hosts_failed"] == 3 and report["summary"]["passed"] is True
+    jsonschema.validate(json.loads(json.dumps(report)), SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({}, "non-empty dict"), ([1], "non-empty dict"), ("x", "non-empty dict")])
+def test_bad_results_are_refused(bad, words):
+    with pytest.raises(_report.ReportInputError, match=words):
+        _report.build_report(bad)
+
+
+@pytest.mark.parametrize("pct", [-1, 101, "lots"])
+def test_bad_max_fail_percentage_is_refused(pct):
+    with pytest.raises(_report.ReportInputError, match="max_fail_percentage"):
+        _report.build_report(fleet(), max_fail_percentage=pct)
+
+
+def poisoned():
+    """A fleet whose input carries secrets in every place a careless caller could put them."""
+    results = fleet()
+    results["app1"]["invocation"] = {"module_args": {"auth": {"username": "svc@contoso.com", "password": SECRET}}}
+    results["app1"]["ports"]["587"]["auth"] = {"mechanism": "XOAUTH2", "ok": True, "reply": "235 2.7.0",
+                                               "access_token": TOKEN, "password": SECRET}
+    results["app1"]["client_secret"] = SECRET
+    results["app1"]["token"] = TOKEN
+    results["app2"]["ports"]["587"]["stages"][1]["detail"] = "sent AUTH XOAUTH2 dXNlcj1zdmNAY29udG9zby5jb20BYXV0aD1C"
+    results["app3"]["ports"]["587"]["stages"][1]["detail"] = "header Authorization: Bearer " + TOKEN
+    results["app3"]["summary"] = "user=svc@contoso.com\x01auth=Bearer " + TOKEN
+    results["app6"]["msg"] = "login failed: password=" + SECRET + " token: " + TOKEN
+    results["app6"]["password"] = SECRET
+    return results
+
+
+def test_scrub_hides_secret_keys_and_bearer_text():
+    out = _report.scrub(poisoned())
+    text = json.dumps(out)
+    assert SECRET not in text
+    assert TOKEN not in text
+    assert "invocation" not in out["app1"]
+    assert out["app1"]["ports"]["587"]["auth"]["password"] == _report.HIDDEN
+    assert out["app1"]["client_secret"] == _report.HIDDEN
+    assert "dXNlcj1zdmNAY29udG9zby5jb20BYXV0aD1C" not in text
+
+
+def test_report_never_contains_a_secret_from_secret_keys():
+    results = poisoned()
+    report = _report.build_report(results, generated=GENERATED)
+    text = json.dumps(report)
+    assert SECRET not in text and TOKEN not in text
+    assert by(report, "app1", 587)["auth"] == {"mechanism": "XOAUTH2", "ok": True, "reply": "235 2.7.0"}
+
+
+def test_input_is_not_modified():
+    results = fleet()
+    before = copy.deepcopy(results)
+    build()
+    _report.build_report(results, generated=GENERATED)
+    assert results == before
