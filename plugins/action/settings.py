@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailops.smtp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller half of mailops.smtp.settings: early checks, the per-run
+fingerprint key, and the YAML merge; the module on the host does the writing."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.mailops.smtp.plugins.module_utils import _mask
+from ansible_collections.mailops.smtp.plugins.module_utils._presets import LOGICAL, PRESETS, SECRET_LOGICAL
+from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import SettingsError, build_context
+
+MODULE = "mailops.smtp.settings"
+INTERNAL = ("fingerprint_key", "content", "secret_changed", "diff_before", "diff_after", "deployed")
+
+
+def check_args(args):
+    """Refuse bad input before anything reaches a host."""
+    for k in INTERNAL:
+        if k in args and k != "fingerprint_key":
+            raise AnsibleActionFail("%s is set by the action plugin, not by the task" % k)
+    preset, fmt = args.get("preset"), args.get("format")
+    if bool(preset) == bool(fmt):
+        raise AnsibleActionFail("give exactly one of preset (%s) or format (ini, env, properties, json, yaml)"
+                                % ", ".join(sorted(PRESETS)))
+    if preset and preset not in PRESETS:
+        raise AnsibleActionFail("unknown preset %r; choose one of %s" % (preset, ", ".join(sorted(PRESETS))))
+    cred = args.get("credential")
+    if cred is not None and not isinstance(cred, dict):
+        raise AnsibleActionFail("credential must be a credential object (a dict), as vault_credentials returns it")
+    if fmt:
+        keys = args.get("keys")
+        if not isinstance(keys, dict) or not keys:
+            raise AnsibleActionFail("format %s needs keys: a map from logical names to the application's names" % fmt)
+        bad = [k for k in keys if k not in LOGICAL]
+        if bad:
+            raise AnsibleActionFail("keys: %s not logical names; use %s" % (", ".join(map(str, bad)), ", ".join(LOGICAL)))
+        if not args.get("path"):
+            raise AnsibleActionFail("format %s needs path" % fmt)
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = dict(self._task.args)
+        check_args(args)
+        args["fingerprint_key"] = _mask.new_key()
+        if args.get("format") == "yaml":
+            args.update(self._yaml(args, task_vars))
+        mod = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+        result.update(mod)
+        return result
+
+    def _yaml(self, args, task_vars):
+        from ansible_collections.mailops.smtp.plugins.plugin_utils import _yaml_merge
+        path = args["path"]
+        try:
+            ctx = build_context(args.get("smtp"), args.get("credential"))
+        except SettingsError as e:
+            raise AnsibleActionFail(str(e))
+        assignments = []
+        for logical, appkey in args["keys"].items():
+            value = ctx.get(logical)
+            if value in (None, ""):
+                raise AnsibleActionFail("keys maps %s, but its value is missing or empty (credential or smtp)" % logical)
+            assignments.append((appkey, value, logical in SECRET_LOGICAL))
+        slurp = self._execute_module(module_name="ansible.builtin.slurp", module_args={"src": path},
+                                     task_vars=task_vars)
+        old = ""
+        if not slurp.get("failed"):
+            old = base64.b64decode(slurp["content"]).decode("utf-8")
+        elif "not found" not in slurp.get("msg", "").lower() and "no such file" not in slurp.get("msg", "").lower():
+            raise AnsibleActionFail("cannot read %s from the host: %s" % (path, slurp.get("msg")))
+        m = _yaml_merge.merge(old, assignments, args.get("credential"), args["fingerprint_key"], path)
+        return dict(content=m["content"], secret_changed=m["secret_changed"], diff_before=m["before"],
+                    diff_after=m["after"], deployed=m["deployed"])

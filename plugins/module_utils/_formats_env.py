@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailops.smtp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""dotenv files: the generic flavour (python-dotenv) and Laravel's (vlucas/phpdotenv).
+
+Internal use only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
+    FormatError, LineFormat, check_value)
+
+_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class EnvFormat(LineFormat):
+    """python-dotenv: single quotes are literal except for \\' and \\\\.
+    It expands ${VAR} in every value, quoted or not, with no escape."""
+
+    name = "env"
+    comment = "#"
+
+    def key_of(self, line):
+        m = _KEY.match(line)
+        return m.group(1) if m else None
+
+    def _name(self, key):
+        if not _NAME.match(key):
+            raise FormatError("key %r is not a valid environment variable name" % (key,))
+
+    def render(self, key, value, what):
+        self._name(key)
+        value = check_value(value, what, ".env")
+        if isinstance(value, bool):
+            return "%s=%s" % (key, "true" if value else "false")
+        if isinstance(value, int):
+            return "%s=%d" % (key, value)
+        if "${" in value:
+            raise FormatError(
+                "%s contains '${', which dotenv readers expand as a variable even in quotes; "
+                "no file was changed. Choose a value without it." % what)
+        return "%s='%s'" % (key, value.replace("\\", "\\\\").replace("'", "\\'"))
+
+
+# Laravel's env() turns these words into booleans/null/'' and strips one pair
+# of surrounding quotes, after phpdotenv has parsed the file.
+_LARAVEL_WORDS = ("true", "(true)", "false", "(false)", "empty", "(empty)", "null", "(null)")
+_LARAVEL_QUOTED = re.compile(r"\A(['\"])(.*)\1\Z", re.S)
+
+
+class LaravelEnvFormat(EnvFormat):
+    """vlucas/phpdotenv v5: single quotes cannot hold a quote at all; double
+    quotes take \\\\, \\" and \\$ escapes and interpolate ${VAR} otherwise."""
+
+    name = "Laravel .env"
+
+    def render(self, key, value, what):
+        self._name(key)
+        value = check_value(value, what, ".env")
+        if isinstance(value, bool):
+            return "%s=%s" % (key, "true" if value else "false")
+        if isinstance(value, int):
+            return "%s=%d" % (key, value)
+        if value.lower() in _LARAVEL_WORDS or _LARAVEL_QUOTED.match(value):
+            raise FormatError(
+                "%s is a word or a quoted string that Laravel's env() converts "
+                "(true/false/null/empty or surrounding quotes); no file was changed. "
+                "Choose another value." % what)
+        esc = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+        return '%s="%s"' % (key, esc)

@@ -1,0 +1,328 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailops.smtp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plan and apply a settings change: merge every file in memory, then write.
+
+Internal use only. Nothing is written until every file of the change has been
+merged and every value accepted, so a refused value leaves all files untouched.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shlex
+import subprocess
+import time
+
+from ansible_collections.mailops.smtp.plugins.module_utils import _atomic, _marker
+from ansible_collections.mailops.smtp.plugins.module_utils import _formats_json
+from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
+    FormatError, MergeResult, merge)
+from ansible_collections.mailops.smtp.plugins.module_utils._formats_msmtp import set_default
+from ansible_collections.mailops.smtp.plugins.module_utils._presets import PRESETS, build
+from ansible_collections.mailops.smtp.plugins.module_utils.profiles import ProfileError, get_profile
+
+CMD_TIMEOUT = 120
+
+
+class SettingsError(Exception):
+    """The change cannot be made; no file was touched unless the message says so."""
+
+
+def run_cmd(argv):
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=CMD_TIMEOUT)
+    except OSError as e:
+        return 127, "", "%s: %s" % (argv[0], e.strerror)
+    except subprocess.TimeoutExpired:
+        return 124, "", "%s timed out after %ds" % (argv[0], CMD_TIMEOUT)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def build_context(smtp, credential):
+    smtp = dict(smtp or {})
+    cred = dict(credential or {})
+    ctx = {}
+    prof = None
+    if smtp.get("profile"):
+        try:
+            prof = get_profile(smtp["profile"])
+        except ProfileError as e:
+            raise SettingsError(str(e))
+    host = smtp.get("host") or (prof and prof.get("host"))
+    port = smtp.get("port")
+    security = smtp.get("security")
+    if prof and not port:
+        first = [p for p in prof["ports"] if p.get("expect") == "open"][0]
+        port = first["port"]
+        security = security or first["security"]
+    ctx.update(host=host, port=port, security=security or "starttls",
+               mechanism=smtp.get("mechanism") or ("xoauth2" if cred.get("type") == "oauth2" else "login"),
+               from_address=smtp.get("from_address"), from_name=smtp.get("from_name"),
+               timeout=smtp.get("timeout"), ca_path=smtp.get("ca_path"),
+               tenant=smtp.get("tenant"), system_ca_file=smtp.get("system_ca_file"),
+               authority=(prof or {}).get("oauth_authority"))
+    if ctx["security"] not in ("starttls", "tls"):
+        raise SettingsError("smtp.security must be starttls or tls")
+    if ctx["mechanism"] not in ("login", "xoauth2"):
+        raise SettingsError("smtp.mechanism must be login or xoauth2")
+    ctx["starttls"] = ctx["security"] == "starttls"
+    ctx["implicit_tls"] = ctx["security"] == "tls"
+    for f in ("username", "password", "tenant_id", "client_id", "client_secret"):
+        ctx[f] = cred.get(f)
+    return ctx
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except IOError as e:
+        if e.errno == 2:
+            return None
+        raise SettingsError("cannot read %s: %s" % (path, e.strerror))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError("%s is not UTF-8 text; settings cannot be merged into it safely" % path)
+
+
+class FilePlan(object):
+    def __init__(self, spec, old, result, new_bytes, attrs, exists):
+        self.spec = spec
+        self.path = spec["path"]
+        self.old = old
+        self.result = result
+        self.new_bytes = new_bytes
+        self.attrs = attrs
+        self.exists = exists
+        self.attrs_changed = exists and _atomic.attrs_differ(self.path, *attrs)
+        self.changed = (not exists) or result.changed or self.attrs_changed
+
+
+def _bundle(spec):
+    parts = []
+    for src in spec["sources"]:
+        try:
+            with open(src, "rb") as f:
+                parts.append(f.read().rstrip(b"\n") + b"\n")
+        except IOError as e:
+            raise SettingsError("cannot read CA file %s: %s; fix smtp.ca_path" % (src, e.strerror))
+    return b"".join(parts)
+
+
+def plan(params, fp_key, run=run_cmd):
+    """Return the list of FilePlans; raises SettingsError before anything is written."""
+    preset = params.get("preset")
+    fmt_name = params.get("format")
+    path = params.get("path") or (PRESETS.get(preset) or {}).get("path")
+    if not path:
+        raise SettingsError("path is required for %s" % (preset or fmt_name))
+    if not os.path.isabs(path):
+        raise SettingsError("path must be absolute, not %r" % path)
+    opts = dict(params.get("options") or {})
+    try:
+        ctx = build_context(params.get("smtp"), params.get("credential"))
+        if preset == "postfix" and opts.get("mode", "relay") == "relay" and ctx["mechanism"] != "xoauth2":
+            ctx["postfix_db_type"] = opts.get("map_type") or postfix_db_type(path, run)
+        marker_text = _marker.text(params.get("credential"))
+        if fmt_name == "yaml":
+            specs = [dict(path=path, fmt="content", mode=0o600, role="main", block=None, assignments=None)]
+        else:
+            specs = build(preset, fmt_name, path, ctx, opts, params.get("keys"), params.get("section"))
+    except (FormatError, ValueError) as e:
+        raise SettingsError(str(e))
+    plans = []
+    for sp in specs:
+        is_main = sp["role"] == "main"
+        old = _read(sp["path"])
+        exists = old is not None
+        if not exists and not params.get("create", True):
+            raise SettingsError("%s does not exist and create is false; create the file or set create: true" % sp["path"])
+        try:
+            if sp["fmt"] == "bundle":
+                new_bytes = _bundle(sp)
+                res = MergeResult(text=None, changed=(old or "").encode("utf-8") != new_bytes,
+                                  content_changed=(old or "").encode("utf-8") != new_bytes,
+                                  secret_changed=False, before_masked=old or "",
+                                  after_masked=new_bytes.decode("utf-8", "replace"), deployed=None)
+            elif sp["fmt"] == "content":
+                res = content_result(old, params.get("content"), params.get("secret_changed"),
+                                     params.get("diff_before"), params.get("diff_after"))
+                new_bytes = res.text.encode("utf-8")
+            elif sp["fmt"] == "json":
+                res = _formats_json.merge(old, sp["assignments"], sp["path"], fp_key)
+                new_bytes = res.text.encode("utf-8")
+            else:
+                base = old if exists else sp.get("skeleton", "")
+                res = merge(sp["fmt"], base, sp["assignments"], sp.get("block"), marker_text, fp_key)
+                text = res.text
+                if sp.get("msmtp_default"):
+                    text = set_default(text, sp["msmtp_default"])
+                    res.after_masked = set_default(res.after_masked, sp["msmtp_default"])
+                res.text = text
+                res.changed = text != (old or "")
+                new_bytes = text.encode("utf-8")
+        except FormatError as e:
+            raise SettingsError(str(e))
+        mode = params.get("mode") if is_main else None
+        owner = params.get("owner")
+        group = params.get("group")
+        try:
+            attrs = _atomic.target_attrs(sp["path"], mode, owner, group, _default_mode(sp, preset))
+        except _atomic.AtomicError as e:
+            raise SettingsError(str(e))
+        plans.append(FilePlan(sp, old, res, new_bytes, attrs, exists))
+    # JSON has no comment syntax: its marker goes to a sidecar file.
+    main = [p for p in plans if p.spec["role"] == "main"][0]
+    if main.spec["fmt"] == "json":
+        side = main.path + _marker.SIDECAR_SUFFIX
+        old = _read(side)
+        content = _marker.sidecar_content(params.get("credential"))
+        main.result.deployed = _marker.parse_sidecar(old)
+        res = MergeResult(text=content, changed=old != content, content_changed=False, secret_changed=False,
+                          before_masked=old or "", after_masked=content, deployed=None)
+        sp = dict(path=side, fmt="sidecar", role="sidecar", mode=0o644)
+        plans.append(FilePlan(sp, old, res, content.encode("utf-8"),
+                              _atomic.target_attrs(side, None, params.get("owner"), params.get("group"), 0o644),
+                              old is not None))
+    elif main.spec["fmt"] == "content":
+        main.result.deployed = params.get("deployed")
+    return plans
+
+
+def content_result(old, content, secret_changed, before, after):
+    if content is None:
+        raise SettingsError("format yaml is merged by the action plugin; call mailops.smtp.settings, "
+                            "not the module file directly")
+    return MergeResult(text=content, changed=content != (old or ""), content_changed=content != (old or ""),
+                       secret_changed=bool(secret_changed), before_masked=before or "",
+                       after_masked=after or "", deployed=None)
+
+
+def _default_mode(sp, preset):
+    if sp["role"] == "main" and preset:
+        return sp.get("mode", PRESETS[preset]["mode"])
+    return sp.get("mode", 0o600)
+
+
+def postfix_db_type(path, run):
+    rc, out, err = run(["postconf", "-c", path, "-h", "default_database_type"])
+    if rc != 0 or not out.strip():
+        rc, out, err = run(["postconf", "-h", "default_database_type"])
+    if rc != 0 or not out.strip():
+        raise SettingsError("postconf is not usable (%s); install postfix and libsasl2-modules first"
+                            % (err.strip().splitlines() or ["rc=%d" % rc])[0])
+    return out.strip()
+
+
+def summary(plans, params):
+    main = [p for p in plans if p.spec["role"] == "main"][0]
+    source, version = _marker.describe(params.get("credential"))
+    deployed = main.result.deployed
+    return dict(
+        changed=any(p.changed for p in plans),
+        secret_changed=any(p.result.secret_changed for p in plans),
+        content_changed=any(p.result.content_changed or not p.exists for p in plans if p.spec["role"] != "sidecar"),
+        deployed=deployed,
+        version={"credential": source, "version": version},
+        files=[dict(path=p.path, changed=p.changed, secret_changed=p.result.secret_changed, created=not p.exists)
+               for p in plans],
+    )
+
+
+def diffs(plans):
+    return [dict(before=p.result.before_masked or "", after=p.result.after_masked or "",
+                 before_header=p.path, after_header=p.path) for p in plans if p.changed]
+
+
+def apply(plans, params, run=run_cmd):
+    """Write every changed file (postfix: map, postmap, main.cf, postconf checks, renames)."""
+    validate_cmd = params.get("validate")
+    backups = []
+    staged = []
+    try:
+        for p in plans:
+            _atomic.cleanup_stale(p.path)
+        todo = [p for p in plans if p.changed]
+        for p in todo:
+            tmp = _atomic.stage(p.path, p.new_bytes, *p.attrs)
+            staged.append((p, tmp))
+            extra = []
+            if p.spec["role"] == "map":
+                extra = _postmap(p, tmp, run)
+            if p.spec["role"] == "main":
+                if params.get("preset") == "postfix":
+                    _postconf_check(p, tmp, run)
+                if validate_cmd:
+                    _atomic.validate(tmp, validate_cmd)
+            p.extra = extra
+        # Every candidate is in place and checked; now the renames, map first.
+        for p, tmp in staged:
+            if params.get("backup") and p.exists:
+                b = _atomic.backup(p.path)
+                if b:
+                    backups.append(b)
+            for src, dst in getattr(p, "extra", []):
+                _atomic.commit(src, dst)
+            _atomic.commit(tmp, p.path)
+        staged = []
+    except _atomic.AtomicError as e:
+        raise SettingsError(str(e))
+    finally:
+        for p, tmp in staged:
+            _atomic.discard(tmp)
+            for src, _dst in getattr(p, "extra", []):
+                _atomic.discard(src)
+    return backups
+
+
+def _postmap(p, tmp, run):
+    db_type, suffix = p.spec["db_type"], p.spec["db_suffix"]
+    rc, out, err = run(["postmap", "%s:%s" % (db_type, tmp)])
+    if rc != 0 or err.strip():
+        # postmap may quote the offending line; that line holds the password.
+        raise _atomic.AtomicError("postmap failed on the new SASL map (rc=%d); nothing was replaced" % rc)
+    db_tmp = tmp + suffix
+    _atomic.apply_attrs(db_tmp, *p.attrs)
+    return [(db_tmp, p.path + suffix)]
+
+
+def _postconf_check(p, tmp, run):
+    cfg = os.path.dirname(p.path)
+    cand = tmp + ".d"
+    os.mkdir(cand, 0o700)
+    try:
+        with open(tmp, "rb") as src, open(os.path.join(cand, "main.cf"), "wb") as dst:
+            dst.write(src.read())
+        master = os.path.join(cfg, "master.cf")
+        if os.path.exists(master):
+            with open(master, "rb") as src, open(os.path.join(cand, "master.cf"), "wb") as dst:
+                dst.write(src.read())
+        # Postfix waits up to ~2 s for a config file modified in the last
+        # second to settle; these private copies are complete, so age them.
+        old = time.time() - 10
+        for name in ("main.cf", "master.cf"):
+            if os.path.exists(os.path.join(cand, name)):
+                os.utime(os.path.join(cand, name), (old, old))
+        for flag in ("-n", "-M"):
+            rc, out, err = run(["postconf", "-c", cand, flag])
+            if rc != 0 or err.strip():
+                msg = " / ".join(err.strip().splitlines()[:5]).replace(cand, cfg)
+                raise _atomic.AtomicError(
+                    "postconf %s rejected the new main.cf (rc=%d): %s; nothing was replaced" % (flag, rc, msg))
+    finally:
+        _atomic.discard(cand)
+
+
+def reload(params, summary_, run=run_cmd):
+    cmd = params.get("reload_command")
+    if not cmd or not summary_["content_changed"]:
+        return None
+    rc, out, err = run(shlex.split(cmd))
+    if rc != 0:
+        raise SettingsError("files were written, but the reload command failed (rc=%d): %s"
+                            % (rc, (err.strip().splitlines() or [""])[-1][:300]))
+    return {"command": cmd, "rc": rc}

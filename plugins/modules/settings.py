@@ -1,0 +1,309 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mailops.smtp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: settings
+short_description: Write SMTP settings and credentials into an application's config files
+version_added: 0.1.0
+description:
+  - Merges the SMTP settings an application reads into its existing config file. Only the keys
+    the preset or the O(keys) map owns change; in line-based formats every other line stays byte
+    for byte, in JSON and YAML every other key stays (YAML comments too).
+  - Each value is escaped by the format's own rules. A value the format cannot carry (a line break
+    in C(.env), trailing spaces in a Postfix map, NUL anywhere) is refused and no file is touched.
+  - Files are replaced atomically (candidate beside the file with the prefix C(.mailops-smtp-tmp-),
+    fsync, rename); candidates of an interrupted earlier run are removed.
+  - The secret travels as a module argument and is never staged as a file in a temp directory.
+  - "Diffs show secret lines as C(fingerprint:<hmac>), keyed per task run."
+  - "Each file holds a drift marker C(managed by mailops.smtp: credential <mount>/<path> version <N>);
+    JSON files get the sidecar C(<file>.mailops-smtp.json)."
+  - The action plugin of the same name runs on the controller, validates input, creates the
+    per-run fingerprint key and merges YAML with ruamel.yaml; the module does the rest on the host.
+  - "Presets: V(postfix) (main.cf and the SASL map; O(options.mode=connector) relays through
+    C(<tenant>.mail.protection.outlook.com:25) with no SASL), V(msmtp), V(grafana), V(gitlab)
+    (with the Microsoft Graph mailer for XOAUTH2, which needs the Graph C(Mail.Send) application
+    permission, not SMTP), V(spring), V(laravel), V(django), V(nextcloud)."
+author:
+  - mailops.smtp contributors
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  path:
+    description:
+      - The config file; for V(postfix) the config directory (default C(/etc/postfix)).
+      - Defaults per preset, where the application has a fixed place.
+    type: path
+  preset:
+    description: The application whose settings are written.
+    type: str
+    choices: [postfix, msmtp, grafana, gitlab, spring, laravel, django, nextcloud]
+  format:
+    description: A generic format, with O(keys). Mutually exclusive with O(preset).
+    type: str
+    choices: [ini, env, properties, json, yaml]
+  keys:
+    description:
+      - For O(format), a map from logical names to the application's keys. Logical names are
+        C(host), C(port), C(security), C(starttls), C(implicit_tls), C(mechanism), C(username),
+        C(password), C(from_address), C(from_name), C(timeout), C(ca_path), C(tenant_id),
+        C(client_id), C(client_secret). JSON and YAML keys are dotted paths.
+    type: dict
+  section:
+    description: The INI section of the keys (O(format=ini)); without it, keys go before the first section.
+    type: str
+  credential:
+    description:
+      - A credential object as M(mailops.smtp.vault_credentials) returns it; its C(vault) metadata goes
+        into the drift marker. Without C(vault) the marker says C(version none).
+    type: dict
+    suboptions:
+      type:
+        description: V(basic) or V(oauth2).
+        type: str
+        choices: [basic, oauth2]
+      username:
+        description: The mailbox.
+        type: str
+      password:
+        description: The password (basic).
+        type: str
+      tenant_id:
+        description: The Entra tenant (oauth2).
+        type: str
+      client_id:
+        description: The app registration (oauth2).
+        type: str
+      client_secret:
+        description: The client secret (oauth2).
+        type: str
+      access_token:
+        description: Not written anywhere; accepted because vault_credentials may return it.
+        type: str
+      expires_at:
+        description: Not written anywhere; accepted because vault_credentials may return it.
+        type: raw
+      vault:
+        description: Vault metadata (path, mount, kv_version, version, created_time) for the drift marker.
+        type: dict
+  smtp:
+    description:
+      - "C(profile) (see the shared profile table) or C(host) and C(port); C(security) (V(starttls) or V(tls));
+        C(mechanism) (V(login) or V(xoauth2)); C(from_address), C(from_name), C(timeout), C(ca_path)."
+      - C(ca_path) is extra trust on top of the system store. Where an application takes one CA file, a
+        bundle C(<path>.ca-bundle.pem) of the system CAs plus C(ca_path) is written.
+    type: dict
+    default: {}
+  options:
+    description:
+      - "Preset options. postfix: C(mode) (V(relay) or V(connector)), C(tenant), C(client_cert), C(client_key),
+        C(map_type) (default: Postfix's C(default_database_type)), C(rewrite_sender) (default true),
+        C(concurrency_limit) (2), C(rate_delay) (V(2s)), C(tls_security_level) (V(secure)).
+        msmtp: C(account) (V(mailops)), C(default_account) (false), C(token_file) for XOAUTH2.
+        gitlab: C(azure_ad_endpoint), C(graph_endpoint)."
+    type: dict
+    default: {}
+  owner:
+    description: Owner of the files; an existing file keeps its owner when not given.
+    type: str
+  group:
+    description: Group of the files; an existing file keeps its group when not given.
+    type: str
+  mode:
+    description: Mode of the main file; an existing file keeps its mode, a new one gets the preset's default.
+    type: raw
+  backup:
+    description: Keep a timestamped copy of each file that is replaced.
+    type: bool
+    default: false
+  create:
+    description: Create the file when it does not exist.
+    type: bool
+    default: true
+  validate:
+    description: A command run on the candidate of the main file before it replaces the old one; C(%s) is its path.
+    type: str
+  reload_command:
+    description: Run after the files were written, only when settings or the secret changed (not the marker alone).
+    type: str
+  fingerprint_key:
+    description: The per-run key of diff fingerprints. The action plugin sets it.
+    type: str
+  content:
+    description: Internal. The finished YAML file from the action plugin.
+    type: str
+  secret_changed:
+    description: Internal. Set by the action plugin for YAML, where it merges.
+    type: bool
+    default: false
+  diff_before:
+    description: Internal. The masked YAML before the change, from the action plugin.
+    type: str
+  diff_after:
+    description: Internal. The masked YAML after the change, from the action plugin.
+    type: str
+  deployed:
+    description: Internal. The marker found in the YAML file, from the action plugin.
+    type: dict
+notes:
+  - Postfix cannot do XOAUTH2 on Debian 12; use O(options.mode=connector) or the msmtp preset.
+  - Grafana, Spring, Laravel, Django and Nextcloud cannot do XOAUTH2 over SMTP; relay their mail instead.
+seealso:
+  - module: mailops.smtp.vault_credentials
+"""
+
+EXAMPLES = r"""
+- name: Relay Postfix through Microsoft 365
+  mailops.smtp.settings:
+    preset: postfix
+    credential: "{{ smtp_cred.credential }}"
+    smtp: {profile: m365, from_address: alerts@contoso.com}
+    reload_command: postfix reload
+
+- name: msmtp with XOAUTH2, as the default account
+  mailops.smtp.settings:
+    preset: msmtp
+    credential: "{{ smtp_cred.credential }}"
+    smtp: {profile: m365, mechanism: xoauth2}
+    options: {default_account: true}
+
+- name: A generic .env file
+  mailops.smtp.settings:
+    format: env
+    path: /srv/app/.env
+    keys: {host: SMTP_HOST, port: SMTP_PORT, username: SMTP_USER, password: SMTP_PASSWORD}
+    credential: "{{ smtp_cred.credential }}"
+    smtp: {profile: m365}
+"""
+
+RETURN = r"""
+changed:
+  description: Whether any file (content, marker, owner or mode) changed or would change.
+  returned: always
+  type: bool
+  sample: true
+secret_changed:
+  description: Whether a line or value that holds a secret changed.
+  returned: always
+  type: bool
+  sample: false
+content_changed:
+  description: Whether settings or the secret changed, as opposed to the marker, owner or mode alone.
+  returned: always
+  type: bool
+  sample: true
+deployed:
+  description: The credential and version recorded in the file before this run, or null.
+  returned: always
+  type: dict
+  sample: {credential: secret/smtp/o365-mailer, version: "6"}
+version:
+  description: The credential and version this run writes.
+  returned: always
+  type: dict
+  sample: {credential: secret/smtp/o365-mailer, version: "7"}
+files:
+  description: Each file of the change.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/postfix/sasl_passwd, changed: true, secret_changed: true, created: false}]
+backup_files:
+  description: Backups made.
+  returned: when backup is true and a file was replaced
+  type: list
+  elements: str
+  sample: ["/etc/msmtprc.1234.2026-01-01@10:00:00~"]
+reload:
+  description: The reload command that ran, and its return code.
+  returned: when a reload command ran
+  type: dict
+  sample: {command: postfix reload, rc: 0}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mailops.smtp.plugins.module_utils import _mask
+from ansible_collections.mailops.smtp.plugins.module_utils import _settings_engine as engine
+
+PRESETS = ["postfix", "msmtp", "grafana", "gitlab", "spring", "laravel", "django", "nextcloud"]
+
+
+def argument_spec():
+    return dict(
+        path=dict(type="path"),
+        preset=dict(type="str", choices=PRESETS),
+        format=dict(type="str", choices=["ini", "env", "properties", "json", "yaml"]),
+        keys=dict(type="dict"),
+        section=dict(type="str"),
+        credential=dict(type="dict", options=dict(
+            type=dict(type="str", choices=["basic", "oauth2"]),
+            username=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            tenant_id=dict(type="str"),
+            client_id=dict(type="str"),
+            client_secret=dict(type="str", no_log=True),
+            access_token=dict(type="str", no_log=True),
+            expires_at=dict(type="raw"),
+            vault=dict(type="dict"),
+        )),
+        smtp=dict(type="dict", default={}),
+        options=dict(type="dict", default={}),
+        owner=dict(type="str"),
+        group=dict(type="str"),
+        mode=dict(type="raw"),
+        backup=dict(type="bool", default=False),
+        create=dict(type="bool", default=True),
+        validate=dict(type="str"),
+        reload_command=dict(type="str"),
+        fingerprint_key=dict(type="str", no_log=True),
+        content=dict(type="str", no_log=True),
+        secret_changed=dict(type="bool", default=False),
+        diff_before=dict(type="str", no_log=False),
+        diff_after=dict(type="str", no_log=False),
+        deployed=dict(type="dict"),
+    )
+
+
+def run_module():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("preset", "format")],
+                           required_one_of=[("preset", "format")])
+    params = module.params
+    fp_key = params.get("fingerprint_key") or _mask.new_key()
+
+    def run(argv):
+        rc, out, err = module.run_command(argv)
+        return rc, out, err
+
+    try:
+        plans = engine.plan(params, fp_key, run)
+        result = engine.summary(plans, params)
+        if module._diff:
+            result["diff"] = engine.diffs(plans)
+        if result["changed"] and not module.check_mode:
+            backups = engine.apply(plans, params, run)
+            if backups:
+                result["backup_files"] = backups
+            rl = engine.reload(params, result, run)
+            if rl:
+                result["reload"] = rl
+    except engine.SettingsError as e:
+        module.fail_json(msg=str(e))
+    module.exit_json(**result)
+
+
+def main():
+    run_module()
+
+
+if __name__ == "__main__":
+    main()
