@@ -20,7 +20,6 @@ import os
 import shlex
 import shutil
 import stat
-import subprocess
 import time
 
 TMP_PREFIX = ".mailops-smtp-tmp-"
@@ -170,20 +169,20 @@ def discard(tmp):
             raise
 
 
-def validate(tmp, command):
-    """Run the user's validate command on the candidate ('%s' is its path)."""
+def validate(tmp, command, run):
+    """Run the user's validate command on the candidate ('%s' is its path).
+
+    run(argv, timeout=None) -> (rc, stdout, stderr) runs it: on a host that is
+    the module's run_command (see _settings_engine.module_runner).
+    """
     if "%s" not in command:
         raise AtomicError("validate must contain %s, the place of the candidate file's path")
     argv = [a.replace("%s", tmp) for a in shlex.split(command)]
-    try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=VALIDATE_TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise AtomicError("validate command could not run: %s" % e.__class__.__name__)
-    if proc.returncode != 0:
+    rc, _out, _err = run(argv, timeout=VALIDATE_TIMEOUT)
+    if rc != 0:
         # The candidate holds secrets; its content must not reach the message,
         # and the tool's own output is cut short for the same reason.
-        raise AtomicError("validate command failed with rc=%d; the file was left untouched" % proc.returncode)
+        raise AtomicError("validate command failed with rc=%d; the file was left untouched" % rc)
 
 
 def backup(path):
@@ -205,14 +204,17 @@ def commit(tmp, path):
 
 
 def write_file(path, data, mode=None, owner=None, group=None, default_mode=0o600,
-               validate_cmd=None, make_backup=False):
-    """Replace path with data atomically; return the backup path or None."""
+               validate_cmd=None, make_backup=False, run=None):
+    """Replace path with data atomically; return the backup path or None.
+
+    validate_cmd needs run, the command runner validate() takes.
+    """
     want_mode, uid, gid = target_attrs(path, mode, owner, group, default_mode)
     cleanup_stale(path)
     tmp = stage(path, data, want_mode, uid, gid)
     try:
         if validate_cmd:
-            validate(tmp, validate_cmd)
+            validate(tmp, validate_cmd, run)
         backup_file = backup(path) if make_backup else None
         commit(tmp, path)
     except Exception:

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import os
 import shlex
-import subprocess
+import threading
 import time
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _atomic, _marker
@@ -24,21 +24,43 @@ from ansible_collections.mailops.smtp.plugins.module_utils._formats_msmtp import
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import PRESETS, build
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import ProfileError, get_profile
 
-CMD_TIMEOUT = 120
-
 
 class SettingsError(Exception):
     """The change cannot be made; no file was touched unless the message says so."""
 
 
-def run_cmd(argv):
-    try:
-        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=CMD_TIMEOUT)
-    except OSError as e:
-        return 127, "", "%s: %s" % (argv[0], e.strerror)
-    except subprocess.TimeoutExpired:
-        return 124, "", "%s timed out after %ds" % (argv[0], CMD_TIMEOUT)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+def module_runner(module):
+    """Return run(argv, timeout=None) -> (rc, stdout, stderr) on module.run_command.
+
+    The engine takes its runner as an argument so that it also runs in-process,
+    where there is no module. A timeout kills a command that is still running
+    after that many seconds; it then reports rc 124, as timeout(1) does.
+    """
+    def run(argv, timeout=None):
+        if timeout is None:
+            return module.run_command(argv)
+        killed = []
+        timers = []
+
+        def arm(proc):
+            def kill():
+                if proc.poll() is None:
+                    killed.append(True)
+                    proc.kill()
+            timer = threading.Timer(timeout, kill)
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
+
+        try:
+            rc, out, err = module.run_command(argv, before_communicate_callback=arm)
+        finally:
+            for timer in timers:
+                timer.cancel()
+        if killed:
+            return 124, out, "%s timed out after %ds" % (argv[0], timeout)
+        return rc, out, err
+    return run
 
 
 def build_context(smtp, credential):
@@ -113,7 +135,7 @@ def _bundle(spec):
     return b"".join(parts)
 
 
-def plan(params, fp_key, run=run_cmd):
+def plan(params, fp_key, run):
     """Return the list of FilePlans; raises SettingsError before anything is written."""
     preset = params.get("preset")
     fmt_name = params.get("format")
@@ -238,7 +260,7 @@ def diffs(plans):
                  before_header=p.path, after_header=p.path) for p in plans if p.changed]
 
 
-def apply(plans, params, run=run_cmd):
+def apply(plans, params, run):
     """Write every changed file (postfix: map, postmap, main.cf, postconf checks, renames)."""
     validate_cmd = params.get("validate")
     backups = []
@@ -257,7 +279,7 @@ def apply(plans, params, run=run_cmd):
                 if params.get("preset") == "postfix":
                     _postconf_check(p, tmp, run)
                 if validate_cmd:
-                    _atomic.validate(tmp, validate_cmd)
+                    _atomic.validate(tmp, validate_cmd, run)
             p.extra = extra
         # Every candidate is in place and checked; now the renames, map first.
         for p, tmp in staged:
@@ -317,7 +339,7 @@ def _postconf_check(p, tmp, run):
         _atomic.discard(cand)
 
 
-def reload(params, summary_, run=run_cmd):
+def reload(params, summary_, run):
     cmd = params.get("reload_command")
     if not cmd or not summary_["content_changed"]:
         return None

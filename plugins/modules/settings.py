@@ -25,17 +25,20 @@ description:
     JSON files get the sidecar C(<file>.mailops-smtp.json)."
   - The action plugin of the same name runs on the controller, validates input, creates the
     per-run fingerprint key and merges YAML with ruamel.yaml; the module does the rest on the host.
-  - "Presets: V(postfix) (main.cf and the SASL map; O(options.mode=connector) relays through
+  - "Presets: V(postfix) (main.cf and the SASL map; C(mode: connector) in O(options) relays through
     C(<tenant>.mail.protection.outlook.com:25) with no SASL), V(msmtp), V(grafana), V(gitlab)
     (with the Microsoft Graph mailer for XOAUTH2, which needs the Graph C(Mail.Send) application
     permission, not SMTP), V(spring), V(laravel), V(django), V(nextcloud)."
 author:
-  - mailops.smtp contributors
+  - mailops.smtp maintainers (@mailops)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: Secret lines and values show as C(fingerprint:<hmac>), never as the secret.
 options:
   path:
     description:
@@ -154,7 +157,7 @@ options:
     description: Internal. The marker found in the YAML file, from the action plugin.
     type: dict
 notes:
-  - Postfix cannot do XOAUTH2 on Debian 12; use O(options.mode=connector) or the msmtp preset.
+  - "Postfix cannot do XOAUTH2 on Debian 12; use C(mode: connector) in O(options) or the msmtp preset."
   - Grafana, Spring, Laravel, Django and Nextcloud cannot do XOAUTH2 over SMTP; relay their mail instead.
 seealso:
   - module: mailops.smtp.vault_credentials
@@ -242,7 +245,7 @@ def argument_spec():
         path=dict(type="path"),
         preset=dict(type="str", choices=PRESETS),
         format=dict(type="str", choices=["ini", "env", "properties", "json", "yaml"]),
-        keys=dict(type="dict"),
+        keys=dict(type="dict", no_log=False),
         section=dict(type="str"),
         credential=dict(type="dict", options=dict(
             type=dict(type="str", choices=["basic", "oauth2"]),
@@ -280,10 +283,7 @@ def run_module():
     params = module.params
     fp_key = params.get("fingerprint_key") or _mask.new_key()
 
-    def run(argv):
-        rc, out, err = module.run_command(argv)
-        return rc, out, err
-
+    run = engine.module_runner(module)
     try:
         plans = engine.plan(params, fp_key, run)
         result = engine.summary(plans, params)

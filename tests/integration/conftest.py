@@ -37,3 +37,18 @@ def knobs(lab):
         lab.unmount(host, path)
     for host in touched:
         lab.clear(host)
+
+
+@pytest.fixture(scope="session")
+def standins(lab, tmp_path_factory):
+    """The lab's stand-ins (addresses, credentials, control client).
+
+    tests/integration/standins/conftest.py overrides this with a local set when no lab is up;
+    everywhere else the stand-ins must be the lab's.
+    """
+    from tests.lab.standins.handle import lab_standins
+    found = lab_standins(tmp_path_factory.mktemp("lab-standins"))
+    if found is None:
+        pytest.fail(f"the lab in {lab.dir} runs no stand-ins (no 'standins' in its lab.json): "
+                    "bring it up again with `python -m tests.lab up`")
+    return found

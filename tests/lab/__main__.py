@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     sd.add_argument("--size", default="64k")
     cl = sub.add_parser("clear", help="undo every knob on a host")
     cl.add_argument("host")
+    sub.add_parser("seed-vault", help="store the stand-in credentials in OpenBao; write .lab/vars.yml")
     ex = sub.add_parser("exec", help="run a command inside a host")
     ex.add_argument("host")
     ex.add_argument("command", nargs=argparse.REMAINDER)
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                 knobs.small_disk(state, args.host, args.path, args.size)
             elif args.cmd == "clear":
                 knobs.clear(state, args.host)
+            elif args.cmd == "seed-vault":
+                from .vaultseed import seed
+                print(f"seeded OpenBao; role settings in {seed(state)}")
             elif args.cmd == "exec":
                 import os
                 h = knobs._host(state, args.host)

@@ -17,6 +17,23 @@ from .core import REPO
 from .sysutil import in_host
 
 
+def in_controller_namespace(state: dict) -> bool:
+    """True when this process runs in the lab's controller network namespace."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino == os.stat(f"/run/netns/{state['ctl_ns']}").st_ino
+    except OSError:
+        return False
+
+
+def require_controller_namespace(state: dict) -> None:
+    # Outside it, lab names would be looked up with the machine's own resolver
+    # and lab addresses would meet the root namespace's routes: never allowed.
+    if not in_controller_namespace(state):
+        raise RuntimeError(
+            f"lab tests must run inside the lab's controller namespace: prefix the command with "
+            f"{state['state_dir']}/ctl-exec (make test does)")
+
+
 @dataclass
 class LabHandle:
     state: dict
@@ -28,6 +45,7 @@ class LabHandle:
     def load(cls) -> "LabHandle":
         d = Path(os.environ.get("MAILOPS_LAB_STATE", REPO / ".lab"))
         state = json.loads((d / "lab.json").read_text())
+        require_controller_namespace(state)
         inventory = Path(os.environ.get("MAILOPS_LAB_INVENTORY", d / "inventory.yml"))
         env = dict(os.environ)
         for line in (d / "env").read_text().splitlines():

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Render docs/troubleshooting.md from the diagnosis catalogue (plugins/module_utils/diagnosis.py).
 
     python tests/tools/gen_troubleshooting.py          write docs/troubleshooting.md

@@ -13,50 +13,9 @@ import pytest
 from ansible_collections.mailops.smtp.plugins.module_utils import _settings_engine as engine
 
 REPO = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
 CORPUS = json.loads((REPO / "tests" / "data" / "hostile_passwords.json").read_text(encoding="utf-8"))["passwords"]
 USER = "svc@contoso.com"
-
-GO_READER = r'''
-package main
-
-import (
-	"encoding/hex"
-	"fmt"
-	"os"
-
-	"gopkg.in/ini.v1"
-)
-
-func main() {
-	for _, f := range os.Args[1:] {
-		cfg, err := ini.Load(f)
-		if err != nil {
-			fmt.Println("ERR " + err.Error())
-			continue
-		}
-		fmt.Println(hex.EncodeToString([]byte(cfg.Section("smtp").Key("password").String())))
-	}
-}
-'''
-
-JAVA_READER = r'''
-import java.io.FileInputStream;
-import java.nio.charset.StandardCharsets;
-import java.util.Properties;
-
-public class Reader {
-    public static void main(String[] args) throws Exception {
-        String key = args[0];
-        for (int i = 1; i < args.length; i++) {
-            Properties p = new Properties();
-            try (FileInputStream in = new FileInputStream(args[i])) { p.load(in); }
-            StringBuilder sb = new StringBuilder();
-            for (byte b : p.getProperty(key).getBytes(StandardCharsets.UTF_8)) sb.append(String.format("%02x", b));
-            System.out.println(sb);
-        }
-    }
-}
-'''
 
 
 def cred(password, **extra):
@@ -66,12 +25,24 @@ def cred(password, **extra):
     return c
 
 
+def run_local(argv, timeout=120):
+    """The engine's command runner in-process, where no module gives run_command;
+    bounded, so a stuck command cannot hang the test run."""
+    try:
+        p = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    except OSError as e:
+        return 127, "", "%s: %s" % (argv[0], e.strerror)
+    except subprocess.TimeoutExpired:
+        return 124, "", "%s timed out after %ds" % (argv[0], timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
 def write(params):
     """Run the engine in-process as the module would: plan, then apply."""
-    plans = engine.plan(params, "test-fingerprint-key")
+    plans = engine.plan(params, "test-fingerprint-key", run_local)
     summary = engine.summary(plans, params)
     if summary["changed"]:
-        engine.apply(plans, params)
+        engine.apply(plans, params, run_local)
     return summary
 
 
@@ -114,7 +85,7 @@ def go_reader(tmp_path_factory):
     if not shutil.which("go") or not os.path.isdir("/usr/share/gocode/src/gopkg.in/ini.v1"):
         pytest.fail("golang-go and golang-gopkg-ini.v1-dev are needed (tests/apt-packages.txt)")
     d = tmp_path_factory.mktemp("goini")
-    (d / "reader.go").write_text(GO_READER)
+    shutil.copy(str(HERE / "reader.go"), str(d / "reader.go"))
     cache = REPO / ".build" / "gocache"
     cache.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOCACHE=str(cache),
@@ -127,5 +98,5 @@ def go_reader(tmp_path_factory):
 @pytest.fixture(scope="session")
 def java_reader(tmp_path_factory):
     d = tmp_path_factory.mktemp("java")
-    (d / "Reader.java").write_text(JAVA_READER)
+    shutil.copy(str(HERE / "Reader.java"), str(d / "Reader.java"))
     return d / "Reader.java"

@@ -54,6 +54,8 @@ def lab_standins(scratch: Path) -> Standins | None:
     info = state.get("standins")
     if not info:
         return None
+    from ..fixtures import require_controller_namespace
+    require_controller_namespace(state)
     cfg = json.loads(Path(info["config"]).read_text())
     a = state["addresses"]
     app_id, app = next(iter(cfg["apps"].items()))

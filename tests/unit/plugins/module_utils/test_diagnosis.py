@@ -173,6 +173,6 @@ def test_troubleshooting_doc_is_generated_from_the_catalogue():
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     committed = (REPO / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
-    assert committed == gen.render(d), "run tests/tools/gen_troubleshooting.py"
+    assert committed == gen.render(d), "run: python tests/tools/gen_troubleshooting.py"
     for code in d.CODES:
         assert "\n## %s\n" % code in committed

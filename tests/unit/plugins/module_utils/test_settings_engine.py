@@ -21,12 +21,24 @@ def cred(pw="S3cret-pw!", version=3):
             "vault": {"path": "smtp/app", "mount": "secret", "version": version}}
 
 
+def run_local(argv, timeout=120):
+    """The engine's command runner in-process, where no module gives run_command;
+    bounded, so a stuck command cannot hang the test run."""
+    try:
+        p = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    except OSError as e:
+        return 127, "", "%s: %s" % (argv[0], e.strerror)
+    except subprocess.TimeoutExpired:
+        return 124, "", "%s timed out after %ds" % (argv[0], timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
 def run(params, check=False):
-    plans = engine.plan(params, "k")
+    plans = engine.plan(params, "k", run_local)
     s = engine.summary(plans, params)
     s["diff"] = engine.diffs(plans)
     if s["changed"] and not check:
-        engine.apply(plans, params)
+        engine.apply(plans, params, run_local)
     return s
 
 
@@ -171,3 +183,36 @@ def test_target_side_code_runs_on_python38():
             "from ansible_collections.mailops.smtp.plugins.module_utils import _settings_engine\n") % str(REPO / ".build" / "collections")
     env = dict(os.environ, PYTHONPATH="")
     subprocess.run([py38, "-c", code], check=True, env=env)
+
+
+@pytest.fixture
+def module():
+    from ansible.module_utils import basic
+    from ansible.module_utils.testing import patch_module_args
+    with patch_module_args({}):
+        yield basic.AnsibleModule(argument_spec={})
+
+
+def test_module_runner_runs_commands_through_run_command(module):
+    run = engine.module_runner(module)
+    assert run(["sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, "out\n", "err\n")
+    assert run(["sh", "-c", "echo ok"], timeout=60) == (0, "ok\n", "")
+
+
+def test_module_runner_kills_a_command_past_its_timeout(module):
+    rc, out, err = engine.module_runner(module)(["sh", "-c", "echo started; exec sleep 30"], timeout=1)
+    assert (rc, out) == (124, "started\n")
+    assert err == "sh timed out after 1s"
+
+
+def test_validate_goes_through_the_runner(tmp_path):
+    calls = []
+
+    def fake_run(argv, timeout=None):
+        calls.append((argv, timeout))
+        return 1, "secret output", "secret error"
+
+    with pytest.raises(_atomic.AtomicError) as err:
+        _atomic.validate(str(tmp_path / "cand"), "checker -q '%s'", fake_run)
+    assert calls == [(["checker", "-q", str(tmp_path / "cand")], _atomic.VALIDATE_TIMEOUT)]
+    assert "rc=1" in str(err.value) and "secret" not in str(err.value)

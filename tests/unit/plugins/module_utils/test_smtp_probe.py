@@ -144,7 +144,7 @@ class FakeSMTP:
         say(banner)
         if not banner.startswith("220"):
             return
-        for _ in range(50):
+        for _line_no in range(50):
             raw = rfile.readline(4096)
             if not raw:
                 return
@@ -211,7 +211,7 @@ class FakeSMTP:
                     continue
                 say("354 Start mail input; end with <CRLF>.<CRLF>")
                 data = []
-                for _ in range(10000):
+                for _line_no in range(10000):
                     chunk = rfile.readline(65536)
                     if chunk in (b".\r\n", b""):
                         break
@@ -479,7 +479,7 @@ def test_send_and_check_mode(pki, servers):
     assert res["ok"] and stage_names(port)[-1] == "send" and len(srv.messages) == 1
     assert b"Subject: SMTP check" in srv.messages[0] and "sent 250 2.0.0" in res["summary"]
     assert [c for c in srv.commands if c.startswith("RCPT")] == ["RCPT TO:<ops@contoso.com>",
-                                                                  "RCPT TO:<oncall@contoso.com>"]
+                                                                 "RCPT TO:<oncall@contoso.com>"]
     res = probe(pki, [srv.port], check_mode=True, auth={"username": USER, "password": PASSWORD}, send=send)
     assert res["ok"] and len(srv.messages) == 1
     assert res["ports"][str(srv.port)]["stages"][-1]["detail"] == "skipped: check mode"
@@ -601,8 +601,8 @@ def test_engine_runs_on_python_3_8(pki, servers, tmp_path):
     import os
     import subprocess
     import sys
-    root = next(p for p in sys.path if os.path.isdir(os.path.join(p, "ansible_collections", "mailops", "smtp",
-                                                                    "plugins")))
+    root = next(p for p in sys.path
+                if os.path.isdir(os.path.join(p, "ansible_collections", "mailops", "smtp", "plugins")))
     srv = servers()
     der = tmp_path / "good.der"
     cert = x509.load_pem_x509_certificate(open(pki["good"][0], "rb").read())
@@ -611,7 +611,7 @@ def test_engine_runs_on_python_3_8(pki, servers, tmp_path):
         "profile": "custom", "host": "127.0.0.1", "ports": [srv.port], "ca_path": pki["ca"], "helo": "probe.test",
         "timeout": 5, "retries": 0, "auth": {"username": USER, "password": PASSWORD}}}
     proc = subprocess.run([PY38, "-c", PY38_SCRIPT, json.dumps(args)], capture_output=True, text=True, timeout=60,
-                          env={"PYTHONPATH": root, "PATH": os.environ.get("PATH", "")})
+                          check=False, env={"PYTHONPATH": root, "PATH": os.environ.get("PATH", "")})
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["version"] == [3, 8]
