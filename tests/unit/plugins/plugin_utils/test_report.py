@@ -98,10 +98,11 @@ def fleet():
     return {
         "app1": result({"587": port_ok(), "465": port_465_not_offered()}, True,
                        "587 ok (STARTTLS TLSv1.3); 465 not offered by this endpoint (expected)"),
-        "app2": result({"587": port_failed_connect("tcp_timeout", "timed out", 5002),
-                        "465": port_465_not_offered()}, False,
-                       "587 failed at connect: tcp_timeout (The connection timed out: silently dropped); "
-                       "465 not offered by this endpoint (expected)"),
+        "app2": dict(result({"587": port_failed_connect("tcp_timeout", "timed out", 5002),
+                             "465": port_465_not_offered()}, False,
+                            "587 failed at connect: tcp_timeout (The connection timed out: silently dropped); "
+                            "465 not offered by this endpoint (expected)"),
+                     failed=True, msg="587 failed at connect: tcp_timeout"),
         "app3": result({"587": port_failed_connect("tcp_refused", "[Errno 111] Connection refused", 1),
                         "465": port_465_not_offered()}, False,
                        "587 failed at connect: tcp_refused (The connection was refused); "
@@ -177,7 +178,7 @@ def test_summary_counts_and_verdict():
     assert s["fail_percentage"] == 66.67 and s["passed"] is False
     assert s["records_by_status"] == {"fail": 4, "unreachable": 2, "warn": 1, "info": 4, "pass": 1}
     assert s["cert_min_days_left"] == 21
-    assert "FAILED" in s["verdict"] and "(1 unreachable)" in s["verdict"]
+    assert "FAILED" in s["verdict"] and "4 failed, 1 of them unreachable; 66.67% failed, 0% allowed" in s["verdict"]
     assert build(max_fail_percentage=70)["summary"]["passed"] is True
     assert build(max_fail_percentage=66)["summary"]["passed"] is False
 
@@ -239,8 +240,8 @@ def test_without_oauth_check_and_with_connector_postfix_and_generic_apps():
     apps = {"app1": [{"preset": "postfix", "options": {"mode": "connector"}}, {"format": "env"}, "spring"]}
     report = _report.build_report(results, apps=apps, generated=GENERATED)
     app1 = [h for h in report["hosts"] if h["host"] == "app1"][0]["readiness"]
-    assert [r["code"] for r in app1["reasons"]] == ["oauth_endpoint_not_checked", "app_without_oauth",
-                                                      "app_without_oauth"]
+    assert [r["code"] for r in app1["reasons"]] == [
+        "oauth_endpoint_not_checked", "app_without_oauth", "app_without_oauth"]
     assert [a["oauth"] for a in app1["apps"]] == [True, False, False]
     assert "generic env file" in app1["reasons"][1]["text"]
 
@@ -317,3 +318,29 @@ def test_input_is_not_modified():
     build()
     _report.build_report(results, generated=GENERATED)
     assert results == before
+
+
+def _free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_a_real_probe_result_fits_the_report():
+    """Guards the input shape: the probe itself, against a closed port on loopback."""
+    endpoint = pytest.importorskip("ansible_collections.mailops.smtp.plugins.module_utils.endpoint")
+    smtp_probe = pytest.importorskip("ansible_collections.mailops.smtp.plugins.module_utils.smtp_probe")
+    port = _free_port()
+    plan = endpoint.build_plan({"profile": "custom", "host": "127.0.0.1", "ports": [port], "helo": "probe.test",
+                                "timeout": 2, "connect_timeout": 1, "retries": 0})
+    res = smtp_probe.run_probe(plan, sleep=lambda s: None, backoff_base=0.01)
+    report = _report.build_report({"real": res}, generated=GENERATED)
+    jsonschema.validate(json.loads(json.dumps(report)), SCHEMA, cls=jsonschema.Draft202012Validator)
+    record = report["records"][0]
+    assert (record["port"], record["status"], record["diagnosis"]["code"]) == (port, "fail", "tcp_refused")
+    assert record["failed_stage"] == "connect"
+    assert [r["code"] for r in report["hosts"][0]["readiness"]["reasons"]] == [
+        "oauth_endpoint_not_checked", "submission_port_not_probed"]

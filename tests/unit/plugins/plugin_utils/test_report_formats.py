@@ -42,7 +42,7 @@ def test_junit_survives_control_characters_in_replies():
 def test_markdown_has_the_summary_line_and_every_record():
     md = _report_md.render(build())
     assert "**1 of 6 hosts ready; 5 blocked.**" in md
-    assert "(66.67% failed, 0% allowed): FAILED" in md
+    assert "; 66.67% failed, 0% allowed: FAILED" in md
     rows = [line for line in md.splitlines() if re.match(r"^\| app\d \| (587|465) \|", line)]
     assert len(rows) == 12
     assert "| app2 | 587 | FAILED: tcp_timeout | connect |" in md
@@ -114,7 +114,7 @@ def test_html_has_summary_findings_rows_and_loads_nothing():
     without_links = re.sub(r"<a [^>]*>.*?</a>", "", page, flags=re.S)
     assert "http://" not in without_links and "https://" not in without_links
     assert "default-src 'none'" in page
-    assert len(parser.rows) == 12 and sorted(set(h for h, _ in parser.rows)) == HOSTS
+    assert len(parser.rows) == 12 and sorted(set(host for host, _status in parser.rows)) == HOSTS
     for code in ("tcp_timeout", "tcp_refused", "dns_failure", "host_unreachable", "cert_expiring"):
         assert 'data-code="%s"' % code in page
     assert "1 host</span>port 587 &middot; <code>tcp_timeout</code>" in page

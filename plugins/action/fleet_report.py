@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailops.smtp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""mailops.smtp.fleet_report: write the fleet report on the controller, once per run.
+
+The report files are the controller's own output, not a change to any managed
+host, so they are written in check mode too and the task reports changed=false.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _report
+
+FILES = {"json": "report.json", "junit": "report.junit.xml", "md": "report.md", "html": "report.html"}
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+ARGS = frozenset(("results", "hosts", "result_var", "apps_var", "report_dir", "formats", "max_fail_percentage",
+                  "title", "apps", "connector"))
+DEFAULT_DIR = "smtp-validate-report"
+
+
+def _render(fmt, report):
+    # Renderers are imported on demand: a run that asks for JSON only loads no HTML code.
+    if fmt == "json":
+        import json
+        return json.dumps(report, indent=2, sort_keys=False) + "\n"
+    if fmt == "junit":
+        from ansible_collections.mailops.smtp.plugins.plugin_utils import _report_junit
+        return _report_junit.render(report)
+    if fmt == "md":
+        from ansible_collections.mailops.smtp.plugins.plugin_utils import _report_md
+        return _report_md.render(report)
+    from ansible_collections.mailops.smtp.plugins.plugin_utils import _report_html
+    return _report_html.render(report)
+
+
+def write_atomic(path, text):
+    """Replace path with text: a temporary file in the same directory, fsync, rename, mode 0640."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            fd = None
+            f.write(to_bytes(text, errors="surrogate_or_strict"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+        tmp = None
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def check_args(args):
+    unknown = sorted(set(args) - ARGS)
+    if unknown:
+        raise AnsibleActionFail("unsupported option%s: %s; the options are %s" % (
+            "" if len(unknown) == 1 else "s", ", ".join(unknown), ", ".join(sorted(ARGS))))
+    if ("results" in args) == ("hosts" in args):
+        raise AnsibleActionFail("give exactly one of results (a dict of inventory host name -> the probe's "
+                                "result) or hosts (a list of inventory host names, with result_var)")
+    if "hosts" in args and not isinstance(args["hosts"], list):
+        raise AnsibleActionFail("hosts must be a list of inventory host names")
+    formats = args.get("formats")
+    if formats is None:
+        formats = list(FILES)
+    if isinstance(formats, str):
+        formats = [f.strip() for f in formats.split(",") if f.strip()]
+    if not isinstance(formats, list) or not formats:
+        raise AnsibleActionFail("formats must be a non-empty list of %s" % ", ".join(FILES))
+    bad = [str(f) for f in formats if f not in FILES]
+    if bad:
+        raise AnsibleActionFail("formats: %s not known; choose from %s" % (", ".join(bad), ", ".join(FILES)))
+    report_dir = args.get("report_dir") or DEFAULT_DIR
+    if not isinstance(report_dir, str):
+        raise AnsibleActionFail("report_dir must be a path (a string)")
+    title = args.get("title")
+    if title is not None and not isinstance(title, str):
+        raise AnsibleActionFail("title must be a string")
+    seen = []
+    for f in formats:
+        if f not in seen:
+            seen.append(f)
+    return seen, os.path.abspath(os.path.expanduser(report_dir))
+
+
+def from_hostvars(args, task_vars):
+    """Each host's probe result and applications, read from its host variables.
+
+    Jinja cannot default a missing attribute of another host's variables, and an
+    unreachable host has none; reading them here keeps the playbook simple.
+    """
+    hostvars = task_vars.get("hostvars") or {}
+    active = set(task_vars.get("ansible_play_hosts") or [])
+    result_var = args.get("result_var") or "smtp_probe"
+    apps_var = args.get("apps_var")
+    results, apps = {}, ({} if apps_var else None)
+    for host in args["hosts"]:
+        host = to_text(host)
+        hv = hostvars[host] if host in hostvars else {}
+        res = hv.get(result_var)
+        if res is None and host not in active:
+            res = {"unreachable": True, "msg": "the host could not be reached"}
+        results[host] = res
+        if apps_var:
+            apps[host] = hv.get(apps_var)
+    return results, apps
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    # Report files are the controller's own output; see the module's check_mode attribute.
+    _supports_check_mode = True
+    _supports_async = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = dict(self._task.args)
+        formats, report_dir = check_args(args)
+        if "hosts" in args:
+            args["results"], apps = from_hostvars(args, task_vars or {})
+            args["apps"] = args.get("apps") if apps is None else apps
+        try:
+            report = _report.build_report(
+                args["results"], apps=args.get("apps"), connector=args.get("connector"),
+                max_fail_percentage=0 if args.get("max_fail_percentage") is None else args["max_fail_percentage"],
+                title=args.get("title"))
+        except _report.ReportInputError as exc:
+            raise AnsibleActionFail(to_text(exc))
+        try:
+            if not os.path.isdir(report_dir):
+                os.makedirs(report_dir, DIR_MODE)
+        except OSError as exc:
+            raise AnsibleActionFail("cannot create report_dir %s: %s; choose a writable directory"
+                                    % (report_dir, exc.strerror or exc))
+        paths = {}
+        for fmt in formats:
+            path = os.path.join(report_dir, FILES[fmt])
+            try:
+                write_atomic(path, _render(fmt, report))
+            except OSError as exc:
+                raise AnsibleActionFail("cannot write %s: %s; check that report_dir is writable"
+                                        % (path, exc.strerror or exc))
+            paths[fmt] = path
+        from ansible_collections.mailops.smtp.plugins.plugin_utils import _report_md
+        summary = dict(report["summary"])
+        result.update(
+            changed=False,
+            passed=summary["passed"],
+            summary=summary,
+            paths=paths,
+            report_dir=report_dir,
+            summary_table=_report_md.summary_table(report),
+            msg="%s. %s" % (summary["headline"], summary["verdict"]),
+        )
+        return result

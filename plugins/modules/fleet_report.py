@@ -1,0 +1,191 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailops.smtp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# Documentation only: the code is the action plugin of the same name, which
+# runs on the controller and writes the report there.
+
+DOCUMENTATION = r"""
+module: fleet_report
+short_description: Write the fleet report of mailops.smtp.probe results (JSON, JUnit, Markdown, HTML)
+version_added: 0.1.0
+description:
+  - Turns the results of M(mailops.smtp.probe) from every host into one report on the controller,
+    with one record per host and port, findings grouped by diagnosis, and the XOAUTH2 readiness of each host.
+  - Writes C(report.json) (schema in C(docs/report.schema.json), described in C(docs/report.md)),
+    C(report.junit.xml) (one test case per host and port), C(report.md) and C(report.html)
+    (one self-contained page that loads nothing from the network).
+  - This is an action plugin. It runs on the controller; use it once, with C(run_once=true).
+  - Files are written atomically (a temporary file in the same directory, fsync, rename) with mode C(0640).
+  - It never fails because hosts failed. It returns RV(passed), which the playbook uses for its verdict,
+    so that the report is written even when hosts fail.
+  - No report contains a secret. Keys named C(password), C(access_token), C(client_secret), C(token)
+    (and C(*_password), C(*_token), C(*_secret)) are hidden, C(invocation) is dropped, and bearer tokens
+    or C(AUTH) payloads in text are masked, even though the probe never returns them.
+options:
+  results:
+    description:
+      - The probe result of each host, keyed by inventory host name.
+      - "A host Ansible could not reach is C({unreachable: true, msg: ...}). A probe that failed the task
+        because the check failed still carries its C(ports), which are used. A probe that failed without
+        C(ports) (bad input), a skipped result and a missing one (V(null)) count as failed hosts."
+      - Exactly one of O(results) and O(hosts) is required.
+    type: dict
+  hosts:
+    description:
+      - Instead of O(results), the inventory host names to report on; each host's result is read from its
+        host variable named by O(result_var), and its applications from O(apps_var).
+      - A host that has no such variable and has left the play (unreachable) is reported as unreachable.
+      - Usually C("{{ ansible_play_hosts_all }}").
+    type: list
+    elements: str
+  result_var:
+    description: With O(hosts), the name of the host variable that holds the probe result.
+    type: str
+    default: smtp_probe
+  apps_var:
+    description:
+      - With O(hosts), the name of the host variable that lists the host's applications (for XOAUTH2 readiness),
+        such as C(smtp_configure_apps). Hosts without it are reported without an application check.
+    type: str
+  report_dir:
+    description:
+      - Directory for the report files; created (mode C(0750)) when missing.
+      - A relative path is relative to the current directory of C(ansible-playbook).
+    type: path
+    default: smtp-validate-report
+  formats:
+    description: Which files to write.
+    type: list
+    elements: str
+    choices: [json, junit, md, html]
+    default: [json, junit, md, html]
+  max_fail_percentage:
+    description:
+      - The largest share of failed hosts, in percent, with which the fleet still passes (RV(passed)).
+      - A host fails when its probe result is not C(ok), or when it was unreachable.
+      - XOAUTH2 readiness is reported, but does not count here.
+    type: float
+    default: 0
+  title:
+    description: The report's title.
+    type: str
+    default: SMTP submission readiness
+  apps:
+    description:
+      - The applications configured on each host, keyed by host name, for the third readiness condition.
+      - Each entry is a preset name of M(mailops.smtp.settings) (V(msmtp), V(postfix), ...) or the dict of
+        a settings task's arguments (C(preset), C(format), C(options)).
+      - OAuth-capable are V(msmtp) and V(gitlab) (through Microsoft Graph), and V(postfix) with
+        C(options.mode=connector), which needs no mailbox login. Generic formats count as not capable.
+      - Hosts missing here are judged on the first two conditions only.
+    type: dict
+  connector:
+    description:
+      - The probe result of the connector path (port 25 to the tenant's MX host) of each host, keyed by host name.
+      - Shown beside a host that is not ready, as its way out.
+    type: dict
+attributes:
+  action:
+    description: Runs on the controller as an action plugin.
+    support: full
+  check_mode:
+    description:
+      - Runs in check mode too and writes the report files, because they are the controller's own output
+        and not a change on any managed host. This lets C(--check) runs of the validation report the same.
+    support: full
+  diff_mode:
+    description: No diff is shown.
+    support: none
+  async:
+    description: Not supported.
+    support: none
+  platform:
+    platforms: all
+    support: full
+    description: Runs on the controller.
+notes:
+  - The task always reports C(changed=false); it changes nothing on managed hosts.
+  - A host is V(ready) for XOAUTH2 when it reaches the token endpoint over TLS (the probe's C(oauth_endpoint),
+    so probe with C(check_oauth_endpoint=true)), port 587 passes EHLO after STARTTLS with C(XOAUTH2) offered,
+    and, where O(apps) names its applications, every one of them can use OAuth 2.0.
+seealso:
+  - module: mailops.smtp.probe
+author:
+  - mailops.smtp maintainers (@mailops)
+"""
+
+EXAMPLES = r"""
+- name: Probe every host
+  mailops.smtp.probe:
+    profile: m365
+    check_oauth_endpoint: true
+  register: smtp_probe
+  ignore_errors: true
+  ignore_unreachable: true
+
+- name: Write the fleet report
+  mailops.smtp.fleet_report:
+    results: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
+               | map(attribute='smtp_probe', default=None))) }}"
+    report_dir: "{{ playbook_dir }}/reports"
+    max_fail_percentage: 10
+    apps:
+      web1: [msmtp]
+      grafana1: [grafana]
+  run_once: true
+  delegate_to: localhost
+  register: smtp_report
+
+- name: Show the summary
+  ansible.builtin.debug:
+    msg: "{{ smtp_report.summary_table.splitlines() }}"
+  run_once: true
+
+- name: Fail the run when too many hosts failed
+  ansible.builtin.assert:
+    that: smtp_report.passed
+    fail_msg: "{{ smtp_report.msg }}; see {{ smtp_report.paths.html }}"
+  run_once: true
+"""
+
+RETURN = r"""
+passed:
+  description: Whether the share of failed hosts is at most O(max_fail_percentage).
+  returned: always
+  type: bool
+  sample: false
+summary:
+  description: The counts of the report (the C(summary) object of C(report.json)).
+  returned: always
+  type: dict
+  sample: {hosts: 6, hosts_ok: 2, hosts_failed: 4, hosts_unreachable: 1, hosts_ready: 1, hosts_not_ready: 5,
+           records: 12, records_by_status: {fail: 4, unreachable: 2, warn: 1, info: 4, pass: 1},
+           fail_percentage: 66.67, max_fail_percentage: 0, passed: false, cert_min_days_left: 21,
+           headline: "1 of 6 hosts ready; 5 blocked",
+           verdict: "2 of 6 hosts passed the connectivity check; 4 failed, 1 of them unreachable; 66.67% failed, 0% allowed: FAILED"}
+paths:
+  description: The file written for each format.
+  returned: always
+  type: dict
+  sample: {json: /srv/ops/smtp-validate-report/report.json, html: /srv/ops/smtp-validate-report/report.html}
+report_dir:
+  description: The absolute path of the report directory.
+  returned: always
+  type: str
+  sample: /srv/ops/smtp-validate-report
+summary_table:
+  description: A short readable table, one line per host and one column per port, with the readiness verdict.
+  returned: always
+  type: str
+  sample: "1 of 6 hosts ready; 5 blocked\n...\nHOST  587          465                     XOAUTH2\napp1  ok 110 ms    not offered (expected)  ready"
+msg:
+  description: The headline and the verdict in one sentence.
+  returned: always
+  type: str
+  sample: "1 of 6 hosts ready; 5 blocked. 2 of 6 hosts passed the connectivity check; 4 failed, 1 of them unreachable; 66.67% failed, 0% allowed: FAILED"
+"""

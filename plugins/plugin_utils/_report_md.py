@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailops.smtp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plain-text renderings of the fleet report: report.md and the play's summary table.
+
+Internal use only. Input is the dict of _report.build_report.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.mailops.smtp.plugins.plugin_utils._report import READINESS_SHORT
+
+STATUS_WORD = {"pass": "ok", "warn": "ok, warning", "info": "not offered (expected)", "fail": "FAILED",
+               "unreachable": "UNREACHABLE"}
+
+
+def _cell(text):
+    """Markdown table cells: one line, no pipe that would split the cell."""
+    return str(text if text is not None else "").replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+
+
+def _record_result(r):
+    word = STATUS_WORD[r["status"]]
+    if r["status"] in ("fail", "unreachable", "warn") and r["diagnosis"]:
+        return "%s: %s" % (word, r["diagnosis"]["code"])
+    return word
+
+
+def render(report):
+    s = report["summary"]
+    out = ["# %s" % _cell(report["title"]), "",
+           "Generated %s." % report["generated"], "",
+           "**%s.** %s" % (s["headline"], s["verdict"]), ""]
+    if s["cert_min_days_left"] is not None:
+        out += ["Earliest certificate expiry seen: %d days." % s["cert_min_days_left"], ""]
+
+    out += ["## Findings", ""]
+    if not report["findings"]:
+        out += ["Nothing to fix.", ""]
+    for f in report["findings"]:
+        out.append("- **[%s] %s** (`%s`, port %s): %s  " % (
+            f["severity"], _cell(f["title"]), f["code"], ", ".join(str(p) for p in f["ports"]) or "-",
+            ", ".join(f["hosts"])))
+        out.append("  Cause: %s  " % _cell(f["cause"]))
+        ref = "  \n  Reference: <%s>" % f["reference"] if f["reference"] else ""
+        out.append("  Fix: %s%s" % (_cell(f["fix"]), ref))
+    out.append("")
+
+    out += ["## XOAUTH2 readiness", "", "| Host | Ready | Reasons | Applications | Connector path |",
+            "|---|---|---|---|---|"]
+    for h in report["hosts"]:
+        rd = h["readiness"]
+        apps = ", ".join("%s (%s)" % (a["name"], "OAuth" if a["oauth"] else "no OAuth")
+                         for a in rd["apps"]) if rd["apps"] is not None else "not known"
+        conn = "not checked" if rd["connector"] is None else (
+            "reachable" if rd["connector"]["reachable"] else "not reachable")
+        out.append("| %s | %s | %s | %s | %s |" % (
+            _cell(h["host"]), "yes" if rd["ready"] else "no",
+            _cell("; ".join(r["text"] for r in rd["reasons"]) or "-"), _cell(apps), conn))
+    out.append("")
+
+    out += ["## Hosts and ports", "",
+            "| Host | Port | Result | Failed stage | TLS | Certificate days left | Time (ms) |",
+            "|---|---|---|---|---|---|---|"]
+    for r in report["records"]:
+        tls = r["tls"] or {}
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            _cell(r["host"]), r["port"] if r["port"] is not None else "-", _cell(_record_result(r)),
+            r["failed_stage"] or "-", _cell(tls.get("version") or "-"),
+            r["cert_days_left"] if r["cert_days_left"] is not None else "-", r["elapsed_ms"]))
+    out.append("")
+    return "\n".join(out)
+
+
+def _short(r):
+    if r is None:
+        return "-"
+    if r["status"] == "pass":
+        return "ok %d ms" % r["elapsed_ms"]
+    if r["status"] == "warn":
+        return "ok, %s" % r["diagnosis"]["code"]
+    if r["status"] == "info":
+        return "not offered (expected)"
+    return (r["diagnosis"] or {}).get("code") or "failed"
+
+
+def summary_table(report):
+    """A short table for the end of the play: one line per host, one column per port."""
+    s = report["summary"]
+    ports = [str(p) for p in report["ports"]]
+    by_host = {}
+    for r in report["records"]:
+        by_host.setdefault(r["host"], {})[str(r["port"])] = r
+    rows = [["HOST"] + ports + ["XOAUTH2"]]
+    for h in report["hosts"]:
+        rd = h["readiness"]
+        short = []
+        for x in rd["reasons"]:
+            if READINESS_SHORT[x["code"]] not in short:
+                short.append(READINESS_SHORT[x["code"]])
+        verdict = "ready" if rd["ready"] else "no: " + ", ".join(short)
+        rows.append([h["host"]] + [_short(by_host.get(h["host"], {}).get(p)) for p in ports] + [verdict])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [s["headline"], s["verdict"], ""]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""The action plugin mailops.smtp.fleet_report: options, atomic 0640 files, check mode, no secrets.
+
+One real ansible-playbook run against localhost (connection local) in normal and in check mode;
+the rest calls the plugin's helpers directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.mailops.smtp.plugins.action import fleet_report
+
+from test_report import APPS, CONNECTOR, SCHEMA, SECRET, TOKEN, poisoned
+
+REPO = Path(__file__).resolve().parents[4]
+COLLECTIONS = REPO / ".build" / "collections"
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  tasks:
+    - name: Write the report
+      mailops.smtp.fleet_report:
+        results: "{{ results }}"
+        apps: "{{ apps }}"
+        connector: "{{ connector }}"
+        report_dir: "{{ report_dir }}"
+        title: Contoso mail readiness
+        max_fail_percentage: 50
+      register: rep
+    - name: Keep what the task returned
+      ansible.builtin.copy:
+        content: "{{ rep | to_json }}"
+        dest: "{{ report_dir }}/../returned.json"
+        mode: "0600"
+      check_mode: false
+    - name: Show the summary table
+      ansible.builtin.debug:
+        msg: "{{ rep.summary_table.splitlines() }}"
+"""
+
+
+def _playbook(tmp_path, check):
+    report_dir = tmp_path / ("check" if check else "run") / "reports"
+    report_dir.parent.mkdir(parents=True)
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"results": poisoned(), "apps": APPS, "connector": CONNECTOR,
+                                 "report_dir": str(report_dir)}))
+    play = tmp_path / "play.yml"
+    play.write_text(PLAYBOOK)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+               ANSIBLE_REMOTE_TEMP=str(tmp_path / "rtmp"), ANSIBLE_HOME=str(tmp_path / "home"))
+    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", str(play),
+           "-e", "@%s" % extra, "-v"] + (["--check"] if check else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    returned = json.loads((report_dir.parent / "returned.json").read_text())
+    return report_dir, returned, proc.stdout
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["normal", "check_mode"])
+def test_playbook_writes_all_four_files_atomically_with_0640(tmp_path, check):
+    report_dir, returned, stdout = _playbook(tmp_path, check)
+    names = sorted(p.name for p in report_dir.iterdir())
+    assert names == ["report.html", "report.json", "report.junit.xml", "report.md"]  # no temp file left
+    for p in report_dir.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o640, p
+        text = p.read_text()
+        assert SECRET not in text and TOKEN not in text, p
+    report = json.loads((report_dir / "report.json").read_text())
+    jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert len(ET.parse(report_dir / "report.junit.xml").getroot().findall("./testsuite/testcase")) == 12
+    assert returned["changed"] is False and returned["passed"] is False
+    assert returned["summary"]["hosts_failed"] == 4 and returned["summary"]["max_fail_percentage"] == 50
+    assert returned["paths"]["html"] == str(report_dir / "report.html")
+    assert returned["summary_table"].splitlines()[0] == "1 of 6 hosts ready; 5 blocked"
+    assert "results" not in returned and SECRET not in json.dumps(returned) and TOKEN not in json.dumps(returned)
+    assert "1 of 6 hosts ready; 5 blocked" in stdout and SECRET not in stdout and TOKEN not in stdout
+
+
+def test_check_args_defaults_and_refusals(tmp_path):
+    formats, report_dir = fleet_report.check_args({"results": {"a": {}}})
+    assert formats == ["json", "junit", "md", "html"]
+    assert report_dir == os.path.abspath(fleet_report.DEFAULT_DIR)
+    assert fleet_report.check_args({"results": {}, "formats": "html, json,html"})[0] == ["html", "json"]
+    with pytest.raises(AnsibleActionFail, match="results is required"):
+        fleet_report.check_args({})
+    with pytest.raises(AnsibleActionFail, match="formats: pdf not known"):
+        fleet_report.check_args({"results": {}, "formats": ["pdf"]})
+    with pytest.raises(AnsibleActionFail, match="unsupported option: report_path"):
+        fleet_report.check_args({"results": {}, "report_path": "x"})
+
+
+def test_write_atomic_replaces_and_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "report.md"
+    target.write_text("old")
+    target.chmod(0o666)
+    fleet_report.write_atomic(str(target), "new \u2713")
+    assert target.read_text() == "new \u2713"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert os.listdir(tmp_path) == ["report.md"]
+
+
+def test_write_atomic_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "report.json"
+    target.write_text("old")
+
+    def boom(fd):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(fleet_report.os, "fsync", boom)
+    with pytest.raises(OSError):
+        fleet_report.write_atomic(str(target), "new")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["report.json"]
+
+
+E2E = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Probe a closed port on loopback
+      mailops.smtp.probe:
+        profile: custom
+        host: 127.0.0.1
+        ports: [{port}]
+        helo: probe.test
+        timeout: 2
+        connect_timeout: 1
+        retries: 0
+      register: smtp_probe
+      ignore_errors: true
+      ignore_unreachable: true
+
+    - name: Write the report
+      mailops.smtp.fleet_report:
+        results: "{{{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
+                   | map(attribute='smtp_probe', default=None))) }}}}"
+        report_dir: "{report_dir}"
+        formats: [json]
+      run_once: true
+      delegate_to: localhost
+      register: rep
+
+    - name: Keep what the task returned
+      ansible.builtin.copy:
+        content: "{{{{ rep | to_json }}}}"
+        dest: "{report_dir}/../returned.json"
+        mode: "0600"
+      run_once: true
+      delegate_to: localhost
+"""
+
+
+def test_end_to_end_with_the_probe_and_an_unreachable_host(tmp_path):
+    """The documented way to collect results: a real probe on localhost, and a host that cannot be reached."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    report_dir = tmp_path / "reports"
+    play = tmp_path / "play.yml"
+    play.write_text(E2E.format(port=port, report_dir=report_dir))
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n"
+                         "ghost ansible_host=127.0.0.254 ansible_port=1 ansible_connection=ssh "
+                         "ansible_ssh_common_args='-o ConnectTimeout=3 -o BatchMode=yes'\n" % sys.executable)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_HOST_KEY_CHECKING="False",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"),
+               ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp"))
+    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(play)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((report_dir / "report.json").read_text())
+    jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)
+    status = {(r["host"], r["port"]): (r["status"], r["diagnosis"]["code"]) for r in report["records"]}
+    assert status == {("localhost", port): ("fail", "tcp_refused"), ("ghost", port): ("unreachable", "host_unreachable")}
+    returned = json.loads((tmp_path / "returned.json").read_text())
+    assert returned["passed"] is False and returned["summary"]["hosts_unreachable"] == 1
