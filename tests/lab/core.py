@@ -49,6 +49,7 @@ class Lab:
     def __init__(self, state_dir: Path | None = None):
         self.ident: Identity = naming.identity_for(Path(state_dir or REPO / ".lab"))
         self.dir = self.ident.state_dir
+        self.layers_dir = Path("/run/mailops-lab") / self.ident.prefix
 
     # ---------------------------------------------------------------- state
     @property
@@ -66,10 +67,9 @@ class Lab:
            old_python_minor: int = 9) -> dict:
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, mounts)")
-        for top in OVERLAID + ("run", "tmp"):
-            if str(self.dir).startswith(f"/{top}/"):
-                raise LabError(f"the lab state dir {self.dir} lies under /{top}, which each lab host "
-                               "overlays; clone the repository elsewhere (e.g. /work or /srv is not ok)")
+        if str(self.dir).startswith("/run/"):
+            raise LabError(f"the lab state dir {self.dir} lies under /run, which each lab host replaces; "
+                           "clone the repository elsewhere")
         started = time.monotonic()
         self.down(quiet=True)
         # Kept for good, also after teardown: nothing addressed to the lab range
@@ -177,16 +177,20 @@ class Lab:
         ident = self.ident
         name, ns, ip = f"host{n}", ident.host_ns(n), ident.host_addr(n)
         hdir = self.dir / "hosts" / name
+        hdir.mkdir(parents=True, exist_ok=True)
+        # The overlays' upper and work layers live outside every overlaid tree:
+        # a checkout under /root or /srv would otherwise make the layers overlap.
+        layers = self.layers_dir / name
         for top in OVERLAID:
-            (hdir / "upper" / top).mkdir(parents=True, exist_ok=True)
-            (hdir / "work" / top).mkdir(parents=True, exist_ok=True)
+            (layers / "upper" / top).mkdir(parents=True, exist_ok=True)
+            (layers / "work" / top).mkdir(parents=True, exist_ok=True)
         # Files the host sees in its own /etc, written into its overlay's upper layer.
         hosts_text = (self.dir / "ctl" / "hosts").read_text().replace(
             f"{ip}\thost{n}.lab.test host{n}", f"{ip}\thost{n}.lab.test host{n}\n127.0.1.1\t{name}")
-        _write(hdir / "upper/etc/hosts", hosts_text)
-        _write(hdir / "upper/etc/resolv.conf", "# mailops lab: names come from /etc/hosts only\n")
-        _write(hdir / "upper/etc/hostname", f"{name}\n")
-        _write(hdir / "upper/etc/mailname", f"{name}.lab.test\n")
+        _write(layers / "upper/etc/hosts", hosts_text)
+        _write(layers / "upper/etc/resolv.conf", "# mailops lab: names come from /etc/hosts only\n")
+        _write(layers / "upper/etc/hostname", f"{name}\n")
+        _write(layers / "upper/etc/mailname", f"{name}.lab.test\n")
         ssh = self.dir / "ssh"
         _write(hdir / "sshd_config", "\n".join([
             f"ListenAddress {ip}", "Port 22",
@@ -198,7 +202,7 @@ class Lab:
             "MaxStartups 200:30:400", "MaxSessions 200", "PrintMotd no",
             "Subsystem sftp /usr/lib/openssh/sftp-server", ""]))
         mounts = "\n".join(
-            f"mount -t overlay overlay -o lowerdir=/{t},upperdir={hdir}/upper/{t},workdir={hdir}/work/{t} /{t}"
+            f"mount -t overlay overlay -o lowerdir=/{t},upperdir={layers}/upper/{t},workdir={layers}/work/{t} /{t}"
             for t in OVERLAID)
         script = f"""set -e
 {mounts}
@@ -324,7 +328,7 @@ exec ip netns exec {self.ident.ctl_ns} unshare --mount --propagation private -- 
         links = [n for n in link_names() if n.startswith(p)]
         pids = sorted({pid for n in ns for pid in netns_pids(n)})
         mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-                  if str(self.dir) + "/" in line]
+                  if str(self.dir) + "/" in line or str(self.layers_dir) + "/" in line]
         return {"namespaces": ns, "links": links, "pids": pids, "mounts": mounts}
 
     def down(self, quiet: bool = False) -> dict:
@@ -351,6 +355,7 @@ exec ip netns exec {self.ident.ctl_ns} unshare --mount --propagation private -- 
                 run(["ip", "link", "del", link], check=False)
         if self.ident.bridge in link_names():
             run(["ip", "link", "del", self.ident.bridge], check=False)
+        shutil.rmtree(self.layers_dir, ignore_errors=True)
         if self.dir.exists():
             for sub in ("hosts", "cp", "ctl", "vault", "standins", "ansible-local", "delay"):
                 shutil.rmtree(self.dir / sub, ignore_errors=True)

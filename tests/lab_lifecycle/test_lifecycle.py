@@ -45,6 +45,7 @@ def test_up_down_leaves_nothing_and_spares_other_labs(two_labs, capsys):
 
     a.down()
     assert a.leftovers() == {"namespaces": [], "links": [], "pids": [], "mounts": []}
+    assert not a.layers_dir.exists(), "the hosts' overlay layers must go with the lab"
     assert len(b.leftovers()["namespaces"]) == 2, "tearing down lab A must spare lab B"
     b.down()
     assert b.leftovers() == {"namespaces": [], "links": [], "pids": [], "mounts": []}
