@@ -122,8 +122,13 @@ suite_integration() {
 suite_compat() {
   # ansible-core 2.19 on Python 3.11, against the old-Python host on Python 3.8.
   lab_up || return 1
+  # The short pass the issue asks for: the smoke test, the probe, and the installed collection.
+  local paths=() p
+  for p in tests/integration/test_lab_core.py tests/integration/probe tests/integration/packaging; do
+    [ -e "$p" ] && paths+=("$p")
+  done
   MAILOPS_LAB_INVENTORY=$LABDIR/inventory-219.yml "$LABDIR/ctl-exec" "$VENV219/bin/python" -m pytest -q \
-    -p no:cacheprovider -m compat tests/integration
+    -p no:cacheprovider -m compat "${paths[@]}"
 }
 
 cleanup() {

@@ -95,8 +95,12 @@ def test_check_args_defaults_and_refusals(tmp_path):
     assert formats == ["json", "junit", "md", "html"]
     assert report_dir == os.path.abspath(fleet_report.DEFAULT_DIR)
     assert fleet_report.check_args({"results": {}, "formats": "html, json,html"})[0] == ["html", "json"]
-    with pytest.raises(AnsibleActionFail, match="results is required"):
+    with pytest.raises(AnsibleActionFail, match="exactly one of results .* or hosts"):
         fleet_report.check_args({})
+    with pytest.raises(AnsibleActionFail, match="exactly one of results .* or hosts"):
+        fleet_report.check_args({"results": {}, "hosts": ["a"]})
+    with pytest.raises(AnsibleActionFail, match="hosts must be a list"):
+        fleet_report.check_args({"hosts": "a,b"})
     with pytest.raises(AnsibleActionFail, match="formats: pdf not known"):
         fleet_report.check_args({"results": {}, "formats": ["pdf"]})
     with pytest.raises(AnsibleActionFail, match="unsupported option: report_path"):
@@ -190,3 +194,18 @@ def test_end_to_end_with_the_probe_and_an_unreachable_host(tmp_path):
     assert status == {("localhost", port): ("fail", "tcp_refused"), ("ghost", port): ("unreachable", "host_unreachable")}
     returned = json.loads((tmp_path / "returned.json").read_text())
     assert returned["passed"] is False and returned["summary"]["hosts_unreachable"] == 1
+
+
+def test_results_from_hostvars_marks_hosts_that_left_the_play_unreachable():
+    probe = {"ok": True, "ports": {"587": {"ok": True}}}
+    task_vars = {
+        "ansible_play_hosts": ["up", "skipped"],
+        "hostvars": {"up": {"res": probe, "apps": [{"preset": "msmtp"}]}, "skipped": {}, "gone": {}},
+    }
+    results, apps = fleet_report.from_hostvars(
+        {"hosts": ["up", "skipped", "gone"], "result_var": "res", "apps_var": "apps"}, task_vars)
+    assert results["up"] is probe
+    # Still in the play but without a result: missing, which the report counts as failed.
+    assert results["skipped"] is None
+    assert results["gone"]["unreachable"] is True
+    assert apps == {"up": [{"preset": "msmtp"}], "skipped": None, "gone": None}
