@@ -256,8 +256,12 @@ def build_plan(params):
     ports = _ports(params.get("ports"), profile, params.get("security", "auto"), connect_timeout)
     auth = _auth(params.get("auth"))
     send = _send(params.get("send"))
-    if send and not auth:
-        raise EndpointError("send needs auth: Microsoft 365 takes mail only from an authenticated mailbox")
+    # A connector recognises the sender by source IP or client certificate, never by AUTH, so
+    # sending is the only way to see whether it relays for this host.
+    relays_without_auth = profile_name == "m365_connector"
+    if send and not auth and not relays_without_auth:
+        raise EndpointError("send needs auth: Microsoft 365 takes mail only from an authenticated mailbox "
+                            "(only the m365_connector profile relays without auth)")
     helo = _no_control(params.get("helo"), "helo")
     if helo is not None and (not helo.strip() or " " in helo.strip()):
         raise EndpointError("helo must be one host name without spaces, got %r" % helo)
@@ -267,7 +271,7 @@ def build_plan(params):
         stop_after = "send" if send else ("auth" if auth else "ehlo")
     if stop_after not in STOP_STAGES:
         raise EndpointError("stop_after must be auto or one of %s, got %r" % (", ".join(STOP_STAGES), stop_after))
-    if stop_after in ("auth", "send") and not auth:
+    if not auth and (stop_after == "auth" or (stop_after == "send" and not relays_without_auth)):
         raise EndpointError("stop_after: %s needs auth" % stop_after)
     if stop_after == "send" and not send:
         raise EndpointError("stop_after: send needs send (from, to)")

@@ -432,7 +432,9 @@ class PortProbe(object):
                             self._record("send", True, time.monotonic(),
                                          "not repeated: sending runs on port %s only" % outcome["port"])
                         return None
-                self._stage("auth", self._auth)
+                # Without auth (a connector, which relays by IP or certificate) sending follows TLS.
+                if plan["auth"]:
+                    self._stage("auth", self._auth)
                 if stop >= _STOP_RANK["send"]:
                     self._stage("send", self._send)
             return None

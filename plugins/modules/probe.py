@@ -126,7 +126,10 @@ options:
     type: bool
     default: false
   send:
-    description: Send a test message after AUTH. Needs O(auth). Skipped in check mode.
+    description:
+      - Send a test message after AUTH. Skipped in check mode.
+      - Needs O(auth), except with O(profile=m365_connector). A connector relays by source IP address or
+        client certificate (O(client_cert)), and only a message shows whether it relays for this host.
     type: dict
     suboptions:
       from:

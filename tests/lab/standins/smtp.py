@@ -99,6 +99,12 @@ class StandinSMTP(SMTP):
     def connection_made(self, transport) -> None:
         if self.transport is None and self._original_transport is None:
             self.state.count("port", f"{self.role}:{self.port}")
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                # aiosmtpd writes a multi-line reply (EHLO) line by line; without
+                # NODELAY, Nagle holds the later lines for a round trip, which
+                # Microsoft's servers (one segment per reply) do not do.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
 
     def connection_lost(self, error) -> None:

@@ -99,3 +99,14 @@ def test_require_list_and_oauth_authority():
     assert p["oauth_authority"] == "https://login.microsoftonline.com"
     assert plan(profile="m365_gcc_high", check_oauth_endpoint=True)["oauth_authority"] == \
         "https://login.microsoftonline.us"
+
+
+def test_connector_may_send_without_auth_but_never_authenticates():
+    # A connector relays by source address or client certificate: sending is its only check.
+    p = plan(profile="m365_connector", host="contoso-com.mail.protection.outlook.com",
+                   send={"from": "app@contoso.com", "to": ["ops@contoso.com"]})
+    assert p["stop_after"] == "send" and not p["auth"]
+    with pytest.raises(EndpointError, match="stop_after: auth needs auth"):
+        plan(profile="m365_connector", host="contoso-com.mail.protection.outlook.com", stop_after="auth")
+    with pytest.raises(EndpointError, match="only the m365_connector profile relays without auth"):
+        plan(send={"from": "a@b.c", "to": ["d@e.f"]})
