@@ -31,7 +31,7 @@ requirements:
 seealso:
   - module: mailops.smtp.vault_credentials
 author:
-  - mailops.smtp maintainers
+  - mailops.smtp maintainers (@mailops)
 """
 
 EXAMPLES = r"""

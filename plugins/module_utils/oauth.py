@@ -134,6 +134,8 @@ def _describe_error(status, body, client_secret, url):
     else:
         msg = "token request to %s failed with HTTP %s%s%s" % (
             url, status, (": %s" % error) if error else "", (" - %s" % first_line) if first_line else "")
+        if status in _RETRY_STATUS:
+            msg += ". The identity provider is failing; retry later (or raise retries)"
     return msg, aadsts, error
 
 
@@ -180,17 +182,22 @@ def _request_token(url, form, client_secret, ctx, timeout, retries, sleep, backo
             if isinstance(reason, ssl.SSLError) or isinstance(reason, ssl.CertificateError):
                 raise OAuthError("TLS to %s failed: %s. Check ca_path, or the proxy that intercepts TLS"
                                  % (url, reason))
-            last = OAuthError("cannot reach the token endpoint %s: %s" % (url, reason))
+            last = OAuthError("cannot reach the token endpoint %s: %s. Check oauth_authority (or profile), "
+                              "name resolution, the network path and any HTTPS proxy" % (url, reason))
             continue
         except (socket.timeout, OSError) as exc:
-            last = OAuthError("no answer from the token endpoint %s within %ss: %s" % (url, timeout, exc))
+            last = OAuthError("no answer from the token endpoint %s within %ss: %s. Raise timeout, or check "
+                              "the network path and any HTTPS proxy" % (url, timeout, exc))
             continue
         try:
             payload = json.loads(raw.decode("utf-8"))
         except ValueError:
-            raise OAuthError("the token endpoint %s answered HTTP %s without JSON" % (url, status))
+            raise OAuthError("the token endpoint %s answered HTTP %s without JSON: check that oauth_authority "
+                             "is an OAuth 2.0 authority, and that no proxy or portal answers in its place"
+                             % (url, status))
         if not isinstance(payload, dict) or not payload.get("access_token"):
-            raise OAuthError("the token endpoint %s answered without an access_token" % url)
+            raise OAuthError("the token endpoint %s answered without an access_token: check that "
+                             "oauth_authority is an OAuth 2.0 authority" % url)
         return payload
     raise OAuthError("%s (gave up after %d attempts)" % (last, attempts),
                      aadsts=getattr(last, "aadsts", None), error=getattr(last, "error", None),

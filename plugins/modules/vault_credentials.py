@@ -59,6 +59,7 @@ attributes:
     description: Not supported.
   platform:
     platforms: all
+    support: full
     description: Runs on the controller.
 notes:
   - A response-wrapped AppRole secret ID unwraps only once; use it with C(run_once=true).
@@ -68,7 +69,7 @@ seealso:
   - plugin: mailops.smtp.vault_credentials
     plugin_type: lookup
 author:
-  - mailops.smtp maintainers
+  - mailops.smtp maintainers (@mailops)
 """
 
 EXAMPLES = r"""

@@ -103,8 +103,8 @@ def read_secret(client, options):
     except VaultCredentialError:
         raise
     except Exception as exc:
-        raise translate(exc, "read %s (KV v%s)" % (_where(options, options.get("version")),
-                                                  options.get("kv_version")), options.get("url"))
+        doing = "read %s (KV v%s)" % (_where(options, options.get("version")), options.get("kv_version"))
+        raise translate(exc, doing, options.get("url"))
 
 
 def _detect_type(data, names, options, version):

@@ -67,14 +67,16 @@ def translate(exc, doing, url):
                                     "raise retries or lower the load (use run_once)" % doing)
     if name == "InvalidRequest":
         return VaultCredentialError("Vault rejected the request to %s (HTTP 400): %s" % (doing, detail))
-    if name == "PreconditionFailed":
-        return VaultCredentialError("Vault was not ready to %s (HTTP 412) after all retries; retry later" % doing)
+    # hvac maps no exception to 412 (UnexpectedError); Vault's 412 body says this.
+    if name == "PreconditionFailed" or "required index state" in detail:
+        return VaultCredentialError("Vault was not ready to %s (HTTP 412: a standby had not caught up) "
+                                    "after all retries; retry later, or raise retries" % doing)
     if name in ("InternalServerError", "BadGateway", "UnexpectedError"):
-        return VaultCredentialError("Vault failed to %s (%s): %s" % (doing, name, detail))
-    if "SSLError" in mro:
         return VaultCredentialError(
-            "TLS to Vault at %s failed while trying to %s: the server certificate is not trusted or does not "
-            "match. Give ca_path (or VAULT_CACERT) with the CA that issued it" % (url, doing))
+            "Vault failed to %s (%s), after all retries: %s. Check the Vault server's log and any load "
+            "balancer in front of it, then retry (or raise retries)" % (doing, name, detail or "no detail"))
+    if "SSLError" in mro:
+        return VaultCredentialError("TLS to Vault at %s failed while trying to %s: %s" % (url, doing, _tls_advice(exc)))
     # After retries, requests reports a read timeout as a ConnectionError.
     if "Timeout" in mro or ("ConnectionError" in mro and "timed out" in str(exc).lower()):
         return VaultCredentialError(
@@ -87,6 +89,24 @@ def translate(exc, doing, url):
     if "VaultError" in mro:
         return VaultCredentialError("Vault failed to %s: %s" % (doing, detail))
     return VaultCredentialError("unexpected %s while trying to %s" % (name, doing))
+
+
+def _tls_advice(exc):
+    """Say which certificate check failed, since each has its own fix."""
+    text = str(exc)
+    low = text.lower()
+    if "hostname mismatch" in low or "doesn't match" in low or "not valid for" in low:
+        return ("the server certificate is not valid for the host name in url. Use a url with a name the "
+                "certificate holds (not an alias or a bare IP address), or have the certificate reissued "
+                "for this name")
+    if "certificate has expired" in low or "certificate is not yet valid" in low:
+        return ("the server certificate has expired (or is not valid yet). Renew the certificate on the "
+                "Vault server, and check the clocks")
+    if "certificate verify failed" in low:
+        return ("the server certificate is not trusted. Give ca_path (or VAULT_CACERT) with the CA that "
+                "issued it; if a proxy intercepts TLS, trust that proxy's CA or exempt Vault in NO_PROXY")
+    return ("the TLS handshake failed (%s). Check that url is an https:// Vault listener, and give ca_path "
+            "(or VAULT_CACERT) with the CA that issued its certificate" % _short_reason(exc))
 
 
 def _short_reason(exc):

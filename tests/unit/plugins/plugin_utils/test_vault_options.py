@@ -12,7 +12,8 @@ from ansible_collections.mailops.smtp.plugins.plugin_utils._vault_options import
 )
 
 
-def make(environ=None, warnings=None, spec=ACTION_SPEC, **kw):
+def make(environ=None, warnings=None, spec=None, **kw):
+    spec = ACTION_SPEC if spec is None else spec
     kw.setdefault("path", "smtp/x")
     sink = [] if warnings is None else warnings
     return VaultOptions(kw, spec, environ=environ or {}, warn=sink.append)
