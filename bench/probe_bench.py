@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of mailops.smtp.probe, side by side with swaks, over 50 ms each way (issue 4).
 
     .venv/bin/python bench/probe_bench.py [--runs 5] [--state-dir .lab-bench] [--keep-lab] [--update-doc]
@@ -54,7 +53,8 @@ for run in range(spec["runs"]):
     for case, commands in spec["cases"]:
         start = time.monotonic()
         rcs = [subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=60).returncode for cmd in commands]
+                              stderr=subprocess.DEVNULL, timeout=60, check=False).returncode
+               for cmd in commands]
         out.append({"case": case, "run": run, "ms": (time.monotonic() - start) * 1000.0, "rcs": rcs})
 print(json.dumps(out))
 """
@@ -74,7 +74,7 @@ def outer(args, argv) -> int:
     try:
         env = dict(os.environ, MAILOPS_LAB_STATE=str(state), MAILOPS_BENCH_INNER="1")
         return subprocess.run([str(state / "ctl-exec"), py, str(Path(__file__).resolve()), *argv],
-                              cwd=REPO, env=env).returncode
+                              cwd=REPO, env=env, check=False).returncode
     finally:
         if started and not args.keep_lab:
             subprocess.run([py, "-m", "tests.lab", "--state-dir", str(state), "down"], cwd=REPO, check=False)
@@ -289,7 +289,7 @@ def update_doc(text: str) -> None:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(prog="bench/probe_bench.py", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="bench/probe_bench.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--one-way-ms", type=int, default=50)
     ap.add_argument("--state-dir", default=".lab-bench")

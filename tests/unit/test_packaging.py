@@ -94,7 +94,7 @@ def introspected_python(output: str) -> dict[str, Requirement]:
     data = yaml.safe_load(output)
     out = {}
     for entry in data["python"]:
-        spec, _, origin = entry.partition("#")
+        spec, origin = entry.partition("#")[::2]
         assert "mailops.smtp" in origin, f"{entry!r} does not say it comes from mailops.smtp"
         req = Requirement(spec.strip())
         out[canonicalize_name(req.name)] = req

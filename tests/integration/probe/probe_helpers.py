@@ -259,7 +259,7 @@ class HeldSessions:
         host, port = standins.smtp_addr
         ctx = ssl.create_default_context(cafile=standins.ca)
         try:
-            for _ in range(count):
+            for _session in range(count):
                 client = smtplib.SMTP(host, port, timeout=10)
                 self.sessions.append(client)
                 client.ehlo("holder.lab")
@@ -277,4 +277,3 @@ class HeldSessions:
             except (smtplib.SMTPException, OSError):
                 client.close()
         self.sessions = []
-

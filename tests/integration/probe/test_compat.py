@@ -47,28 +47,28 @@ def test_old_python_runs_the_m365_profile_with_auth_and_send(old, standins):
 
 
 def test_old_python_xoauth2(old):
-    play, host, _ = old
+    play, host = old[:2]
     r = play.case("xoauth2", host)
     assert r["ok"] is True, r["summary"]
     assert r["ports"]["587"]["auth"]["mechanism"] == "XOAUTH2"
 
 
 def test_old_python_masked_starttls(old):
-    play, host, _ = old
+    play, host = old[:2]
     r = play.case("masked", host)
     assert diag(r, 587) == "starttls_missing"
     assert "XXXXXXXA" in stage(r, 587, "starttls")["detail"]
 
 
 def test_old_python_legacy_tls_is_tls_version_rejected(old):
-    play, host, _ = old
+    play, host = old[:2]
     r = play.case("legacy", host)
     assert diag(r, 587) == "tls_version_rejected"
     assert r["ports"]["587"]["tls"]["version"] == "TLSv1"
 
 
 def test_old_python_reads_the_untrusted_certificate(old):
-    play, host, _ = old
+    play, host = old[:2]
     r = play.case("untrusted", host)
     assert diag(r, 587) == "cert_untrusted"
     cert = r["ports"]["587"]["tls"]["cert"]

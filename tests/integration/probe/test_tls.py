@@ -46,14 +46,14 @@ def test_tarpit_is_banner_timeout(tls):
 
 
 def test_stripped_starttls_is_starttls_missing(tls):
-    r, _ = _case(tls, "stripped")
+    r = _case(tls, "stripped")[0]
     assert diag(r, 587) == "starttls_missing"
     assert "STARTTLS" not in r["ports"]["587"]["extensions"]
     assert r["ports"]["587"]["tls"] is None
 
 
 def test_masked_starttls_is_starttls_missing_and_names_the_middlebox(tls):
-    r, _ = _case(tls, "masked")
+    r = _case(tls, "masked")[0]
     assert diag(r, 587) == "starttls_missing"
     assert "XXXXXXXA" in stage(r, 587, "starttls")["detail"]
 
@@ -67,14 +67,14 @@ def test_reset_after_starttls_is_tls_failed(tls):
 
 
 def test_old_tls_against_legacy_mode_is_tls_version_rejected(tls):
-    r, _ = _case(tls, "legacy_old_client")
+    r = _case(tls, "legacy_old_client")[0]
     assert diag(r, 587) == "tls_version_rejected"
     assert r["ports"]["587"]["tls"]["version"] == "TLSv1"
     assert "4.7.66" in stage(r, 587, "ehlo_tls")["detail"]
 
 
 def test_modern_client_against_legacy_mode_still_gets_tls12_or_newer(tls):
-    r, _ = _case(tls, "legacy_modern_client")
+    r = _case(tls, "legacy_modern_client")[0]
     assert r["ok"] is True
     assert r["ports"]["587"]["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
 

@@ -104,7 +104,7 @@ def test_require_list_and_oauth_authority():
 def test_connector_may_send_without_auth_but_never_authenticates():
     # A connector relays by source address or client certificate: sending is its only check.
     p = plan(profile="m365_connector", host="contoso-com.mail.protection.outlook.com",
-                   send={"from": "app@contoso.com", "to": ["ops@contoso.com"]})
+             send={"from": "app@contoso.com", "to": ["ops@contoso.com"]})
     assert p["stop_after"] == "send" and not p["auth"]
     with pytest.raises(EndpointError, match="stop_after: auth needs auth"):
         plan(profile="m365_connector", host="contoso-com.mail.protection.outlook.com", stop_after="auth")
