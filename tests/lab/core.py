@@ -107,6 +107,9 @@ class Lab:
             from .standins_launch import start_standins
             state["standins"] = start_standins(self, state)
             self._save(state)
+            # The stand-in credentials in OpenBao and .lab/vars.yml, as an operator would set them up.
+            run([str(self.dir / "ctl-exec"), sys.executable, "-m", "tests.lab", "--state-dir", str(self.dir),
+                 "seed-vault"], timeout=60)
         state["up_seconds"] = round(time.monotonic() - started, 2)
         self._save(state)
         return state
@@ -359,7 +362,7 @@ exec ip netns exec {self.ident.ctl_ns} unshare --mount --propagation private -- 
         if self.dir.exists():
             for sub in ("hosts", "cp", "ctl", "vault", "standins", "ansible-local", "delay"):
                 shutil.rmtree(self.dir / sub, ignore_errors=True)
-            for f in ("vault-token", "lab.json"):
+            for f in ("vault-token", "lab.json", "vars.yml", "standins.json"):
                 (self.dir / f).unlink(missing_ok=True)
         after = self.leftovers()
         if any(after.values()):
