@@ -23,7 +23,7 @@ from ansible_collections.mailops.smtp.plugins.plugin_utils import _report
 FILES = {"json": "report.json", "junit": "report.junit.xml", "md": "report.md", "html": "report.html"}
 FILE_MODE = 0o640
 DIR_MODE = 0o750
-ARGS = frozenset(("results", "hosts", "result_var", "apps_var", "report_dir", "formats", "max_fail_percentage",
+ARGS = frozenset(("results", "hosts", "result_var", "auth_result_var", "apps_var", "report_dir", "formats", "max_fail_percentage",
                   "title", "apps", "connector"))
 DEFAULT_DIR = "smtp-validate-report"
 
@@ -109,6 +109,22 @@ def check_args(args):
     return seen, os.path.abspath(os.path.expanduser(report_dir))
 
 
+def merge_auth(connectivity, auth):
+    """One result per host: the connectivity probe, with the ports that an AUTH probe re-checked replaced.
+
+    The AUTH probe runs on fewer hosts and ports (those that passed), so its
+    ports carry the AUTH stage while the others keep what connectivity found.
+    """
+    if not isinstance(auth, dict) or not isinstance(auth.get("ports"), dict) or not isinstance(connectivity, dict) \
+            or not isinstance(connectivity.get("ports"), dict):
+        return connectivity
+    merged = dict(connectivity)
+    merged["ports"] = dict(connectivity["ports"], **auth["ports"])
+    merged["ok"] = bool(connectivity.get("ok")) and bool(auth.get("ok"))
+    merged["summary"] = "%s; AUTH: %s" % (connectivity.get("summary", ""), auth.get("summary", ""))
+    return merged
+
+
 def from_hostvars(args, task_vars):
     """Each host's probe result and applications, read from its host variables.
 
@@ -118,6 +134,7 @@ def from_hostvars(args, task_vars):
     hostvars = task_vars.get("hostvars") or {}
     active = set(task_vars.get("ansible_play_hosts") or [])
     result_var = args.get("result_var") or "smtp_probe"
+    auth_var = args.get("auth_result_var")
     apps_var = args.get("apps_var")
     results, apps = {}, ({} if apps_var else None)
     for host in args["hosts"]:
@@ -126,6 +143,8 @@ def from_hostvars(args, task_vars):
         res = hv.get(result_var)
         if res is None and host not in active:
             res = {"unreachable": True, "msg": "the host could not be reached"}
+        if auth_var:
+            res = merge_auth(res, hv.get(auth_var))
         results[host] = res
         if apps_var:
             apps[host] = hv.get(apps_var)

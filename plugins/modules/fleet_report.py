@@ -47,6 +47,12 @@ options:
     description: With O(hosts), the name of the host variable that holds the probe result.
     type: str
     default: smtp_probe
+  auth_result_var:
+    description:
+      - With O(hosts), the name of the host variable that holds a second probe result, with AUTH, for some hosts
+        and ports. Its ports replace the same ports of O(result_var)'s result, and the host is ok only when both
+        probes are.
+    type: str
   apps_var:
     description:
       - With O(hosts), the name of the host variable that lists the host's applications (for XOAUTH2 readiness),

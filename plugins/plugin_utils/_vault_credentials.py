@@ -151,8 +151,9 @@ def build_credential(data, meta, options):
 
 
 def add_access_token(credential, options):
+    # "If the credential is oauth2, also get a token": a basic one needs none, so
+    # roles can ask for it without knowing the secret's type in advance.
     if credential["type"] != "oauth2":
-        options.warn("fetch_access_token is ignored for a basic credential (%s)" % _where(options))
         return credential
     try:
         token = get_access_token(
