@@ -209,3 +209,16 @@ def test_results_from_hostvars_marks_hosts_that_left_the_play_unreachable():
     assert results["skipped"] is None
     assert results["gone"]["unreachable"] is True
     assert apps == {"up": [{"preset": "msmtp"}], "skipped": None, "gone": None}
+
+
+def test_auth_result_replaces_only_its_ports_and_both_must_pass():
+    conn = {"ok": True, "summary": "587 ok; 465 not offered",
+            "ports": {"587": {"ok": True, "stages": ["ehlo"]}, "465": {"ok": False, "expected": "not_offered"}}}
+    auth = {"ok": False, "summary": "587 auth_failed", "ports": {"587": {"ok": False, "stages": ["auth"]}}}
+    merged = fleet_report.merge_auth(conn, auth)
+    assert merged["ports"]["587"]["stages"] == ["auth"] and merged["ports"]["465"]["expected"] == "not_offered"
+    assert merged["ok"] is False and "AUTH: 587 auth_failed" in merged["summary"]
+    assert conn["ports"]["587"]["stages"] == ["ehlo"], "the connectivity result itself is left alone"
+    # A skipped AUTH task (no ports) or an unreachable host keeps the connectivity result.
+    assert fleet_report.merge_auth(conn, {"skipped": True}) is conn
+    assert fleet_report.merge_auth({"unreachable": True}, auth) == {"unreachable": True}
