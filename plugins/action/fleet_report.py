@@ -12,12 +12,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.mailops.smtp.plugins.module_utils import _atomic
 from ansible_collections.mailops.smtp.plugins.plugin_utils import _report
 
 FILES = {"json": "report.json", "junit": "report.junit.xml", "md": "report.md", "html": "report.html"}
@@ -44,36 +44,8 @@ def _render(fmt, report):
 
 
 def write_atomic(path, text):
-    """Replace path with text: a temporary file in the same directory, fsync, rename, mode 0640."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
-            fd = None
-            f.write(to_bytes(text, errors="surrogate_or_strict"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-        tmp = None
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+    """Replace path with text: a candidate in the same directory, fsync, rename; mode 0640."""
+    _atomic.write_file(path, to_bytes(text, errors="surrogate_or_strict"), mode=FILE_MODE)
 
 
 def check_args(args):
@@ -184,6 +156,8 @@ class ActionModule(ActionBase):
             path = os.path.join(report_dir, FILES[fmt])
             try:
                 write_atomic(path, _render(fmt, report))
+            except _atomic.AtomicError as exc:
+                raise AnsibleActionFail("cannot write %s: %s" % (path, exc))
             except OSError as exc:
                 raise AnsibleActionFail("cannot write %s: %s; check that report_dir is writable"
                                         % (path, exc.strerror or exc))
