@@ -199,8 +199,8 @@ CRON = f"/etc/cron.d/mailops-smtp-token-{ACCOUNT}"
 def clean_msmtp(lab):
     """host2 without msmtp settings, refresher or token, before and after the test."""
     def clean():
-        lab.host_run(MSMTP_HOST, ["sh", "-c", f"rm -rf {RC} {RC}.* /etc/.mailops-smtp-tmp-msmtprc* {CRON} "
-                                               "/etc/mailops-smtp /var/lib/mailops-smtp"])
+        paths = f"{RC} {RC}.* /etc/.mailops-smtp-tmp-msmtprc* {CRON} /etc/mailops-smtp /var/lib/mailops-smtp"
+        lab.host_run(MSMTP_HOST, ["sh", "-c", f"rm -rf {paths}"])
     clean()
     yield
     clean()
