@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE=1
 export ANSIBLE_COLLECTIONS_PATH=$ROOT/.build/collections
 export ANSIBLE_NOCOLOR=1
 export PATH=$VENV/bin:$PATH
-ALL=(lint sanity compat-sanity units lab-lifecycle integration molecule compat)
+ALL=(lint sanity compat-sanity units lab-lifecycle integration security molecule compat)
 SUITES=("$@")
 [ ${#SUITES[@]} -eq 0 ] && SUITES=("${ALL[@]}")
 [ "${SUITES[0]}" = compat ] && [ $# -eq 1 ] && SUITES=(compat-sanity compat)
@@ -118,6 +118,12 @@ lab_up() {
 suite_integration() {
   lab_up || return 1
   "$LABDIR/ctl-exec" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/integration
+}
+
+suite_security() {
+  # Secret-leak, hostile-input and fault suites (issue 9); -s shows each suite's duration.
+  lab_up || return 1
+  "$LABDIR/ctl-exec" "$VENV/bin/python" -m pytest -q -s -p no:cacheprovider tests/security
 }
 
 suite_molecule() {

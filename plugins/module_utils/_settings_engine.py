@@ -94,7 +94,45 @@ def build_context(smtp, credential):
     ctx["implicit_tls"] = ctx["security"] == "tls"
     for f in ("username", "password", "tenant_id", "client_id", "client_secret"):
         ctx[f] = cred.get(f)
+    _check_values(ctx)
     return ctx
+
+
+# Values that end up in SMTP commands or mail headers: a line break there is an injection.
+_ONE_LINE = ("host", "username", "from_address", "from_name", "tenant_id", "client_id", "tenant")
+# Far above any real setting (Entra passwords stop at 256): a longer value is a mistake.
+MAX_VALUE = 4096
+
+
+def _check_values(ctx):
+    """Refuse values no application could use; messages name the setting, never its value."""
+    for name in sorted(ctx):
+        value = ctx[name]
+        if not isinstance(value, str):
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeError:
+            raise SettingsError("the value of %s is not valid UTF-8 text; no file was changed" % name)
+        if len(value) > MAX_VALUE:
+            raise SettingsError("the value of %s is %d characters long, more than the %d accepted; no file was changed"
+                                % (name, len(value), MAX_VALUE))
+        if name in _ONE_LINE and any(c in value for c in "\r\n\x00"):
+            raise SettingsError("the value of %s contains CR, LF or NUL (SMTP command or header injection); "
+                                "no file was changed" % name)
+    port = ctx.get("port")
+    if port is not None:
+        text = str(port)
+        if isinstance(port, bool) or not text.isdigit() or not 1 <= int(text) <= 65535:
+            raise SettingsError("smtp.port must be a port number from 1 to 65535, got %r" % (port,))
+    timeout = ctx.get("timeout")
+    if timeout is not None:
+        try:
+            ok = not isinstance(timeout, bool) and 0 < float(timeout) <= 3600
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise SettingsError("smtp.timeout must be a number of seconds from 1 to 3600, got %r" % (timeout,))
 
 
 def _read(path):
@@ -270,7 +308,7 @@ def apply(plans, params, run):
             _atomic.cleanup_stale(p.path)
         todo = [p for p in plans if p.changed]
         for p in todo:
-            tmp = _atomic.stage(p.path, p.new_bytes, *p.attrs)
+            tmp = _stage(p)
             staged.append((p, tmp))
             extra = []
             if p.spec["role"] == "map":
@@ -299,6 +337,16 @@ def apply(plans, params, run):
             for src, _dst in getattr(p, "extra", []):
                 _atomic.discard(src)
     return backups
+
+
+def _stage(p):
+    try:
+        return _atomic.stage(p.path, p.new_bytes, *p.attrs)
+    except (IOError, OSError) as e:
+        # A full disk (ENOSPC) or a quota: say where; the old file is still in place.
+        d = os.path.dirname(p.path)
+        raise _atomic.AtomicError("cannot write the new %s: %s; free space in %s and run again "
+                                  "(nothing was replaced)" % (p.path, e.strerror or e, d))
 
 
 def _postmap(p, tmp, run):

@@ -28,6 +28,10 @@ MAX_RETRIES = 5
 MAX_PORTS = 32
 _PORT_KEYS = ("port", "security", "expect", "connect_timeout")
 _FORBIDDEN = ("\r", "\n", "\x00")
+# RFC 5321 caps a command line at 512 octets and RFC 4954 an AUTH line at 12288: longer
+# values can never work, so they are refused before any connection is made.
+MAX_TEXT = 512
+MAX_SECRET = 8192
 
 
 class EndpointError(ValueError):
@@ -65,7 +69,18 @@ def _no_control(value, name):
         raise EndpointError("%s must be a string, got %r" % (name, type(value).__name__))
     if any(c in value for c in _FORBIDDEN):
         raise EndpointError("%s must not contain CR, LF or NUL (SMTP command injection)" % name)
+    _text_ok(value, name, MAX_TEXT)
     return value
+
+
+def _text_ok(value, name, limit):
+    """Refuse text that is not UTF-8 or too long for an SMTP line; never quotes the value."""
+    try:
+        value.encode("utf-8")
+    except UnicodeError:
+        raise EndpointError("%s is not valid UTF-8 text" % name)
+    if len(value) > limit:
+        raise EndpointError("%s is %d characters long; at most %d fit in an SMTP command" % (name, len(value), limit))
 
 
 def _security_map(security):
@@ -179,6 +194,9 @@ def _auth(auth):
     token = auth.get("access_token")
     if password and token:
         raise EndpointError("auth: give either password or access_token, not both")
+    for value, name in ((password, "auth.password"), (token, "auth.access_token")):
+        if value and isinstance(value, str):
+            _text_ok(value, name, MAX_SECRET)
     if not password and not token:
         raise EndpointError("auth: give password (LOGIN/PLAIN) or access_token (XOAUTH2)")
     mechanism = (auth.get("mechanism") or "auto").lower()
