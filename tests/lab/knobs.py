@@ -35,9 +35,12 @@ def firewall(state: dict, name: str, port: int, action: str = "drop", dst: str |
 
 def _delay_rule(state: dict, h: dict, peer: str) -> list[tuple[str, list[str]]]:
     """The two iptables rule specs (namespace, spec) that queue a host<->peer flow."""
+    # Held on arrival (INPUT), not on departure: a sender's packets held in its
+    # own output path count against TCP Small Queues, which then holds back the
+    # next segment of a multi-line reply by the whole delay. A wire does not.
     q = ["-j", "NFQUEUE", "--queue-num", str(_queue(h))]
-    return [(h["ns"], ["OUTPUT", "-d", f"{peer}/32", *q]),
-            (state["ctl_ns"], ["OUTPUT", "-s", f"{peer}/32", "-d", f"{h['ip']}/32", *q])]
+    return [(h["ns"], ["INPUT", "-s", f"{peer}/32", *q]),
+            (state["ctl_ns"], ["INPUT", "-s", f"{h['ip']}/32", "-d", f"{peer}/32", *q])]
 
 
 def _queue(h: dict) -> int:
