@@ -6,10 +6,11 @@ jsonfile fact cache and a callback that dumps every result:
   A. configure host1: Postfix + msmtp, basic credential read from OpenBao;
   B. configure host2: msmtp with XOAUTH2, app credential read from OpenBao, access token fetched;
   C. validate every host with AUTH, an oauth2 credential holding a marker access token;
-  D. validate every host with AUTH, the basic credential read from OpenBao.
+  D. validate every host with AUTH, the basic credential read from OpenBao;
+  E. rotate host1 to a new marker password, given in a 0600 file: canary, KV v2 store, rollout,
+     the checks through sendmail and msmtp, and the rotation report.
 The markers are put into OpenBao and the stand-ins, so the runs really use them. The Vault token
 is a fresh child token in a 0600 file passed only as auth.token_file; no run has VAULT_TOKEN.
-The playbook rotate.yml did not exist when this suite was written: see docs/security.md.
 """
 
 from __future__ import annotations
@@ -110,10 +111,12 @@ def leak(lab, standins, tmp_path_factory):
     suffix = _leak.new_marker("")[2:10].lower()
     basic_path, app_path = f"smtp/sec-basic-{suffix}", f"smtp/sec-app-{suffix}"
     client_id = f"sec-{suffix}-client"
-    markers = {"password": _leak.new_marker("Pw"), "client_secret": _leak.new_marker("Cs")}
+    markers = {"password": _leak.new_marker("Pw"), "client_secret": _leak.new_marker("Cs"),
+               "rotated_password": _leak.new_marker("Rp")}
 
     # The marker password opens the stand-in mailbox; the marker secret belongs to a new app.
     standins.control.add_password(standins.mailbox, markers["password"])
+    standins.control.add_password(standins.mailbox, markers["rotated_password"])
     standins.control.set_app(client_id, tenant=standins.app.tenant_id, secrets=[markers["client_secret"]],
                              mailboxes=[standins.mailbox])
     markers["access_token"] = _entra_token(standins, client_id, markers["client_secret"])
@@ -125,6 +128,7 @@ def leak(lab, standins, tmp_path_factory):
     vault_token = client.auth.token.create(ttl="30m", renewable=False, meta={"purpose": "mailops-sec"})
     markers["vault_token"] = vault_token["auth"]["client_token"]
     token_file = _write_private(runner.inputs / "vault-token", markers["vault_token"] + "\n")
+    new_secret_file = _write_private(runner.inputs / "new-password", markers["rotated_password"] + "\n")
 
     snaps = {h: _leak.snapshot(lab, h, TOUCHED) for h in (BASIC_HOST, OAUTH_HOST)}
     etc_before = {h: set(lab.host_run(h, ["ls", "-A", "/etc"]).stdout.split()) for h in (BASIC_HOST, OAUTH_HOST)}
@@ -159,6 +163,14 @@ def leak(lab, standins, tmp_path_factory):
             "smtp_validate_report_dir": str(report_dir / "basic"),
             "smtp_validate_vault": dict(vault, path=basic_path),
         }, controller)
+        runner.run("rotate", "mailops.smtp.rotate", BASIC_HOST, {
+            "mailops_smtp_ca_path": lab.ca, "smtp_configure_install_packages": False,
+            "mailops_smtp_vault": dict(vault, path=basic_path),
+            "smtp_rotate_new_credential_file": str(new_secret_file),
+            "smtp_rotate_report_dir": str(report_dir / "rotation"),
+            # Backups of the old files would keep the old password on the host.
+            "smtp_configure_apps": [{"preset": "postfix"}, {"preset": "msmtp"}],
+        }, controller)
     finally:
         controller.stop()
     elapsed = time.monotonic() - t0
@@ -184,6 +196,7 @@ def leak(lab, standins, tmp_path_factory):
             _leak.restore(lab, h, archive, TOUCHED, extra_rm=f"rm -f {backups};" if backups else "")
         lab.host_run(BASIC_HOST, ["sh", "-c", "postfix reload >/dev/null 2>&1 || true"], check=False)
         standins.control.revoke_password(standins.mailbox, markers["password"])
+        standins.control.revoke_password(standins.mailbox, markers["rotated_password"])
         standins.control.remove_app(client_id)
         client.auth.token.revoke(markers["vault_token"])
         for path in (basic_path, app_path):
@@ -196,14 +209,17 @@ def test_every_run_succeeded_and_used_the_markers(leak, standins):
     # The markers went where they belong: so the zero-hit checks below are not vacuous.
     f = leak["files"]
     m = list(leak["markers"])
-    assert m.index("password") in f[BASIC_HOST]["/etc/postfix/sasl_passwd"]["markers"]
-    assert m.index("password") in f[BASIC_HOST]["/etc/msmtprc"]["markers"]
+    # host1 ends on the rotated password, and no longer holds the first one anywhere.
+    for path in ("/etc/postfix/sasl_passwd", "/etc/postfix/sasl_passwd.db", "/etc/msmtprc"):
+        assert f[BASIC_HOST][path]["markers"] == [m.index("rotated_password")], path
+    rotation = json.loads((leak["report_dir"] / "rotation" / "rotation.json").read_text())
+    assert rotation["stored"] and [h["result"] for h in rotation["hosts"]] == ["rotated"], rotation
     assert m.index("client_secret") in f[OAUTH_HOST]["/etc/mailops-smtp/mailops.oauth.json"]["markers"]
     assert "refresher_token" in leak["markers"]
     report = json.loads((leak["report_dir"] / "oauth" / "report.json").read_text())
     auths = [r["auth"] for r in report["records"] if r.get("auth")]
     assert len(auths) >= 4 and all(a["ok"] for a in auths), auths  # the marker access token logged in
-    print(f"leak suite: 4 runs at -vvvv in {leak['elapsed']:.1f}s")
+    print(f"leak suite: 5 runs at -vvvv in {leak['elapsed']:.1f}s")
 
 
 def test_no_marker_in_output_log_results_facts_reports_or_controller_tmp(leak):
@@ -221,8 +237,8 @@ def test_no_marker_in_output_log_results_facts_reports_or_controller_tmp(leak):
 def test_only_the_intended_files_hold_a_secret_with_mode_0600_root(leak):
     m = list(leak["markers"])
     intended = {
-        BASIC_HOST: {"/etc/postfix/sasl_passwd": {"password"}, "/etc/postfix/sasl_passwd.db": {"password"},
-                     "/etc/msmtprc": {"password"}},
+        BASIC_HOST: {"/etc/postfix/sasl_passwd": {"rotated_password"},
+                     "/etc/postfix/sasl_passwd.db": {"rotated_password"}, "/etc/msmtprc": {"rotated_password"}},
         OAUTH_HOST: {"/etc/mailops-smtp/mailops.oauth.json": {"client_secret"},
                      "/var/lib/mailops-smtp/mailops.token": {"refresher_token"}},
     }
