@@ -20,18 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from _common import REPO, add_lab_options, dispatch, update_doc_block, write_private
 
 NOT_OFFERED_TIMEOUT_MS = 2000   # the m365 profile's connect timeout for 465
 D_PORTS = [587, 465, 25, 26, 110, 143, 993, 995, 2525, 8025]
@@ -42,8 +38,6 @@ D_PORTS = [587, 465, 25, 26, 110, 143, 993, 995, 2525, 8025]
 #     both at once, AUTH on one port only: 6.
 # (d) every connect at once: 1.
 BOUND_RTT = {"a": 8, "b": 6, "d": 1}
-DOC = REPO / "docs" / "performance.md"
-DOC_START, DOC_END = "<!-- probe-bench:start -->", "<!-- probe-bench:end -->"
 
 SWAKS_DRIVER = r"""
 import json, subprocess, sys, time
@@ -58,26 +52,6 @@ for run in range(spec["runs"]):
         out.append({"case": case, "run": run, "ms": (time.monotonic() - start) * 1000.0, "rcs": rcs})
 print(json.dumps(out))
 """
-
-
-# -- outside the lab: bring it up, run ourselves inside it, take it down -------------------------
-
-def outer(args, argv) -> int:
-    state = (REPO / args.state_dir).resolve()
-    py = sys.executable
-    started = False
-    if not (state / "lab.json").exists():
-        print(f"bench: starting a lab of 2 hosts in {state}", flush=True)
-        subprocess.run([py, "-m", "tests.lab", "--state-dir", str(state), "up", "--hosts", "2"],
-                       cwd=REPO, check=True)
-        started = True
-    try:
-        env = dict(os.environ, MAILOPS_LAB_STATE=str(state), MAILOPS_BENCH_INNER="1")
-        return subprocess.run([str(state / "ctl-exec"), py, str(Path(__file__).resolve()), *argv],
-                              cwd=REPO, env=env, check=False).returncode
-    finally:
-        if started and not args.keep_lab:
-            subprocess.run([py, "-m", "tests.lab", "--state-dir", str(state), "down"], cwd=REPO, check=False)
 
 
 # -- inside the lab ------------------------------------------------------------------------------
@@ -114,9 +88,7 @@ def run_probes(lab, hosts: list, cases: str, runs: int, ca: str, secrets: dict, 
     play = [{"hosts": ",".join(hosts), "gather_facts": False, "tasks": tasks}]
     (work / "bench.yml").write_text(json.dumps(play))
     vars_file = work / "secrets.json"
-    fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(secrets, fh)
+    write_private(vars_file, json.dumps(secrets))
     proc = lab.ansible([str(work / "bench.yml"), "-e", f"@{vars_file}"], timeout=600)
     if proc.returncode != 0 or not out.exists():
         raise SystemExit(f"bench: ansible-playbook failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
@@ -189,9 +161,7 @@ def inner(args) -> int:
     hosts = [slow, fast]
     rtt = 2 * args.one_way_ms
     conf = work / "swaks.conf"
-    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"auth-user {standins.mailbox}\nauth-password {standins.password}\n")
+    write_private(conf, f"auth-user {standins.mailbox}\nauth-password {standins.password}\n")
     secrets = {"bench_user": standins.mailbox, "bench_password": standins.password}
     t0 = time.monotonic()
     probe, swaks = {}, {}
@@ -218,7 +188,7 @@ def inner(args) -> int:
     results.mkdir(exist_ok=True)
     (results / "probe.json").write_text(json.dumps(report, indent=1))
     if args.update_doc:
-        update_doc(text)
+        update_doc_block("probe-bench", text)
     return 0
 
 
@@ -278,29 +248,16 @@ def render(report) -> str:
     return "\n".join(lines)
 
 
-def update_doc(text: str) -> None:
-    doc = DOC.read_text()
-    if DOC_START not in doc or DOC_END not in doc:
-        raise SystemExit(f"bench: {DOC} has no {DOC_START} ... {DOC_END} block to update")
-    head, rest = doc.split(DOC_START, 1)
-    _old, tail = rest.split(DOC_END, 1)
-    DOC.write_text(f"{head}{DOC_START}\n{text}\n{DOC_END}{tail}")
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="bench/probe_bench.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--one-way-ms", type=int, default=50)
-    ap.add_argument("--state-dir", default=".lab-bench")
-    ap.add_argument("--keep-lab", action="store_true", help="leave a lab this bench started running")
-    ap.add_argument("--update-doc", action="store_true", help="write the tables into docs/performance.md")
+    add_lab_options(ap, ".lab-bench")
     args = ap.parse_args(argv)
     if not 1 <= args.runs <= 50 or not 1 <= args.one_way_ms <= 500:
         ap.error("--runs is 1-50 and --one-way-ms 1-500")
-    if os.environ.get("MAILOPS_BENCH_INNER"):
-        return inner(args)
-    return outer(args, argv)
+    return dispatch(inner, args, argv, __file__, hosts=2)
 
 
 if __name__ == "__main__":

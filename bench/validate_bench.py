@@ -6,7 +6,7 @@
 
 Brings up a lab of max(--hosts) hosts under --state-dir (unless one is already up there) and uses
 .venv-ansible-pkg (the `ansible` package, which pins its own ansible-core; built from
-bench/requirements-ansible-pkg.txt only when missing, shared with vault_bench.py). Then, for each
+bench/requirements-ansible-pkg.txt only when missing or stale, shared with vault_bench.py). Then, for each
 N in --hosts, interleaving the variants in every round so that all see the same warm SSH masters:
   a         ansible.builtin.ping over the N hosts: Ansible's own cost per host, the floor
   b-465tls  playbooks/validate.yml, connectivity only (no AUTH), 465 serving implicit TLS
@@ -35,15 +35,10 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from _common import (REPO, add_lab_options, dispatch, pkg_requirements, pkg_tool,
+                     update_doc_block, write_private)
 
-PKG_VENV = REPO / ".venv-ansible-pkg"
-PKG_REQUIREMENTS_FILE = REPO / "bench" / "requirements-ansible-pkg.txt"
 RESULTS = REPO / "bench" / "results" / "validate.json"
-DOC = REPO / "docs" / "performance.md"
-DOC_START, DOC_END = "<!-- validate-bench:start -->", "<!-- validate-bench:end -->"
 VARIANTS = ("a", "b-465tls", "b-m365", "c")
 NAMES = {"a": "(a) ansible.builtin.ping", "b-465tls": "(b) validate, 465 serving TLS",
          "b-m365": "(b) validate, m365 (465 dropped)", "c": "(c) wait_for x2 + community.general.mail"}
@@ -89,52 +84,6 @@ USERS_PLAY = """
         subject: "bench from {{ inventory_hostname }}"
         timeout: 10
 """
-
-
-# -- outside the lab: the venv, the lab, then ourselves inside it ----------------------------------
-
-def _pkg_requirements() -> list[str]:
-    return [line.strip() for line in PKG_REQUIREMENTS_FILE.read_text().splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
-
-
-def ensure_pkg_venv() -> Path:
-    """The `ansible` package's venv; built only when missing (vault_bench.py may have built it)."""
-    ansible_playbook = PKG_VENV / "bin" / "ansible-playbook"
-    mail = next(PKG_VENV.glob("lib/python3*/site-packages/ansible_collections/community/general/plugins/"
-                              "modules/mail.py"), None)
-    if ansible_playbook.exists() and mail is not None:
-        return ansible_playbook
-    reqs = _pkg_requirements()
-    print(f"bench: building {PKG_VENV} with {' '.join(reqs)}", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PKG_VENV)], check=True, timeout=300)
-    subprocess.run([str(PKG_VENV / "bin" / "python"), "-m", "pip", "install", "-q", *reqs],
-                   check=True, timeout=1800)
-    # The marker vault_bench.py checks, so that it does not build the same venv again.
-    (PKG_VENV / "bench-requirements.txt").write_text("\n".join(reqs) + "\n")
-    return ansible_playbook
-
-
-def outer(args, argv) -> int:
-    ensure_pkg_venv()
-    state = (REPO / args.state_dir).resolve()
-    py = sys.executable
-    hosts = max(args.hosts)
-    started = False
-    lab_json = state / "lab.json"
-    if not lab_json.exists() or len(json.loads(lab_json.read_text())["hosts"]) < hosts:
-        print(f"bench: starting a lab of {hosts} hosts in {state}", flush=True)
-        subprocess.run([py, "-m", "tests.lab", "--state-dir", str(state), "up", "--hosts", str(hosts)],
-                       cwd=REPO, check=True, timeout=900)
-        started = True
-    try:
-        env = dict(os.environ, MAILOPS_LAB_STATE=str(state), MAILOPS_BENCH_INNER="1")
-        return subprocess.run([str(state / "ctl-exec"), py, str(Path(__file__).resolve()), *argv],
-                              cwd=REPO, env=env, check=False).returncode
-    finally:
-        if started and not args.keep_lab:
-            subprocess.run([py, "-m", "tests.lab", "--state-dir", str(state), "down"], cwd=REPO,
-                           check=False, timeout=600)
 
 
 # -- inside the lab --------------------------------------------------------------------------------
@@ -229,8 +178,7 @@ class Bench:
         (work / "ping.yml").write_text(PING_PLAY)
         (work / "users.yml").write_text(USERS_PLAY)
         secrets_file = work / "users-vars.json"
-        secrets_file.touch(mode=0o600)
-        secrets_file.write_text(json.dumps({
+        write_private(secrets_file, json.dumps({
             "bench_user": mailbox, "bench_password": standins_cfg["mailboxes"][mailbox]["passwords"][0]}))
         base = {"smtp_validate_auth_hosts": "none", "smtp_validate_max_fail_percentage": 100,
                 "smtp_validate_ca_path": lab.ca}
@@ -238,7 +186,7 @@ class Bench:
             "profile": "m365", "ports": [587, {"port": 465, "expect": "open"}]})))
         (work / "b-m365.json").write_text(json.dumps(dict(base, smtp_validate_endpoint="m365")))
         self.ours = str(Path(sys.executable).parent / "ansible-playbook")
-        self.pkg = str(PKG_VENV / "bin" / "ansible-playbook")
+        self.pkg = str(pkg_tool())
 
     def command(self, variant: str, hosts: list[str], report_dir: Path) -> list[str]:
         common = ["-i", str(self.lab.inventory), "--forks", str(self.forks), "--limit", ",".join(hosts)]
@@ -309,7 +257,7 @@ def inner(args) -> int:
     text = render(report)
     print(text)
     if args.update_doc:
-        update_doc(text)
+        update_doc_block("validate-bench", text, heading="Fleet validation")
     return 1 if report["invalid_runs"] else 0
 
 
@@ -343,10 +291,10 @@ def summarise(raw: dict, args) -> dict:
         })
     core = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--version"],
                           capture_output=True, text=True, check=False).stdout.splitlines()[:1]
-    pkg = subprocess.run([str(PKG_VENV / "bin" / "ansible-playbook"), "--version"], capture_output=True,
+    pkg = subprocess.run([str(pkg_tool()), "--version"], capture_output=True,
                          text=True, check=False).stdout.splitlines()[:1]
     out["ansible"] = {"ours": core[0] if core else "?", "package": pkg[0] if pkg else "?",
-                      "package_requirements": _pkg_requirements()}
+                      "package_requirements": pkg_requirements()}
     return out
 
 
@@ -382,33 +330,17 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
-def update_doc(text: str) -> None:
-    block = "%s\n%s\n%s" % (DOC_START, text, DOC_END)
-    doc = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if DOC_START in doc and DOC_END in doc:
-        head, rest = doc.split(DOC_START, 1)
-        doc = head + block + rest.split(DOC_END, 1)[1]
-    else:
-        # Other engineers own the other sections: only ever append ours.
-        doc = doc.rstrip("\n") + "\n\n## Fleet validation\n\n" + block + "\n"
-    DOC.write_text(doc)
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="bench/validate_bench.py", description=__doc__.split("\n\n", 1)[0])
     ap.add_argument("--hosts", default="10,25,50", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--forks", type=int, default=25)
-    ap.add_argument("--state-dir", default=".lab-bench-validate")
-    ap.add_argument("--keep-lab", action="store_true", help="leave a lab this bench started running")
-    ap.add_argument("--update-doc", action="store_true", help="write the tables into docs/performance.md")
+    add_lab_options(ap, ".lab-bench-validate")
     args = ap.parse_args(argv)
     if not 1 <= args.runs <= 20 or not all(1 <= h <= 60 for h in args.hosts) or not 1 <= args.forks <= 100:
         ap.error("--runs is 1-20, each of --hosts 1-60, --forks 1-100")
-    if os.environ.get("MAILOPS_BENCH_INNER"):
-        return inner(args)
-    return outer(args, argv)
+    return dispatch(inner, args, argv, __file__, hosts=max(args.hosts), pkg_venv=True)
 
 
 if __name__ == "__main__":

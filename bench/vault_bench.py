@@ -30,15 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# The `ansible` package venv (bench/requirements-ansible-pkg.txt) brings community.hashi_vault and hvac.
+from _common import (REPO, add_lab_options, dispatch, pkg_requirements, pkg_tool,
+                     update_doc_block, write_private)
 
-# The `ansible` package pins its own ansible-core; hvac for the hashi_vault lookup.
-PKG_VENV = REPO / ".venv-ansible-pkg"
-PKG_REQUIREMENTS = ["ansible==14.5.0", "hvac==2.4.0"]
-DOC = REPO / "docs" / "performance.md"
-DOC_START, DOC_END = "<!-- vault-bench:start -->", "<!-- vault-bench:end -->"
 SECRET_PATH = "smtp/bench-mailer"
 VARIANTS = ("action-approle", "action-token", "lookup-approle", "lookup-token")
 
@@ -83,44 +78,6 @@ LOOKUP_GROUP_VARS = {
               "'secret=' ~ bench_mount ~ '/data/" + SECRET_PATH + ":password', url=bench_url, "
               "ca_cert=bench_ca, auth_method='token', token=bench_token) }}\"\n"),
 }
-
-
-# -- outside the lab: the venv, the lab, then ourselves inside it ----------------------------------
-
-def ensure_pkg_venv() -> Path:
-    ansible_playbook = PKG_VENV / "bin" / "ansible-playbook"
-    marker = PKG_VENV / "bench-requirements.txt"
-    wanted = "\n".join(PKG_REQUIREMENTS) + "\n"
-    if ansible_playbook.exists() and marker.exists() and marker.read_text() == wanted:
-        return ansible_playbook
-    print(f"bench: building {PKG_VENV} with {' '.join(PKG_REQUIREMENTS)}", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PKG_VENV)], check=True, timeout=300)
-    subprocess.run([str(PKG_VENV / "bin" / "python"), "-m", "pip", "install", "-q", *PKG_REQUIREMENTS],
-                   check=True, timeout=1800)
-    marker.write_text(wanted)
-    return ansible_playbook
-
-
-def outer(args, argv) -> int:
-    ensure_pkg_venv()
-    state = (REPO / args.state_dir).resolve()
-    py = sys.executable
-    hosts = max(args.hosts)
-    started = False
-    lab_json = state / "lab.json"
-    if not lab_json.exists() or len(json.loads(lab_json.read_text())["hosts"]) < hosts:
-        print(f"bench: starting a lab of {hosts} hosts in {state}", flush=True)
-        subprocess.run([py, "-m", "tests.lab", "--state-dir", str(state), "up", "--hosts", str(hosts)],
-                       cwd=REPO, check=True, timeout=900)
-        started = True
-    try:
-        env = dict(os.environ, MAILOPS_LAB_STATE=str(state), MAILOPS_BENCH_INNER="1")
-        return subprocess.run([str(state / "ctl-exec"), py, str(Path(__file__).resolve()), *argv],
-                              cwd=REPO, env=env, check=False).returncode
-    finally:
-        if started and not args.keep_lab:
-            subprocess.run([py, "-m", "tests.lab", "--state-dir", str(state), "down"], cwd=REPO,
-                           check=False, timeout=600)
 
 
 # -- inside the lab --------------------------------------------------------------------------------
@@ -217,11 +174,9 @@ def run_variant(lab, bv, work: Path, variant: str, hosts: int) -> dict:
         (run_dir / "group_vars").mkdir()
         (run_dir / "group_vars" / "fleet.yml").write_text(LOOKUP_GROUP_VARS[method])
         (run_dir / "play.yml").write_text(LOOKUP_PLAY)
-        exe = PKG_VENV / "bin" / "ansible-playbook"
+        exe = pkg_tool()
     vars_file = run_dir / "vars.json"
-    fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(extra, fh)
+    write_private(vars_file, json.dumps(extra))
     limit = ",".join(h["name"] for h in lab.hosts[:hosts])
     env = dict(lab.env, ANSIBLE_NOCOLOR="1")
     offset = bv.audit_offset()
@@ -270,7 +225,7 @@ def inner(args) -> int:
     results.mkdir(exist_ok=True)
     (results / "vault.json").write_text(json.dumps(report, indent=1) + "\n")
     if args.update_doc:
-        update_doc(text)
+        update_doc_block("vault-bench", text, heading="Vault")
     return 0
 
 
@@ -284,11 +239,11 @@ def summarise(raw: dict, args) -> dict:
                          "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
                          "requests": [c[3] for c in counts], "logins": [c[0] for c in counts],
                          "reads": [c[1] for c in counts], "revokes": [c[2] for c in counts]})
-    pkg = subprocess.run([str(PKG_VENV / "bin" / "ansible-playbook"), "--version"], capture_output=True,
+    pkg = subprocess.run([str(pkg_tool()), "--version"], capture_output=True,
                          text=True, check=False, timeout=60).stdout.splitlines()[:1]
     own = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--version"],
                          capture_output=True, text=True, check=False, timeout=60).stdout.splitlines()[:1]
-    return {"rows": rows, "runs": args.runs, "pkg_requirements": PKG_REQUIREMENTS,
+    return {"rows": rows, "runs": args.runs, "pkg_requirements": pkg_requirements(),
             "ansible_action": own[0] if own else "?", "ansible_lookup": pkg[0] if pkg else "?",
             "nproc": os.cpu_count()}
 
@@ -317,33 +272,16 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
-def update_doc(text: str) -> None:
-    block = "%s\n%s\n%s" % (DOC_START, text, DOC_END)
-    doc = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if DOC_START in doc and DOC_END in doc:
-        head, rest = doc.split(DOC_START, 1)
-        tail = rest.split(DOC_END, 1)[1]
-        doc = head + block + tail
-    else:
-        # Other engineers own other sections: only ever append ours.
-        doc = doc.rstrip("\n") + "\n\n## Vault\n\n" + block + "\n"
-    DOC.write_text(doc)
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="bench/vault_bench.py", description=__doc__.split("\n\n", 1)[0])
     ap.add_argument("--hosts", default="1,10,30", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--state-dir", default=".lab-bench-vault")
-    ap.add_argument("--keep-lab", action="store_true", help="leave a lab this bench started running")
-    ap.add_argument("--update-doc", action="store_true", help="write the table into docs/performance.md")
+    add_lab_options(ap, ".lab-bench-vault", doc_what="the table")
     args = ap.parse_args(argv)
     if not 1 <= args.runs <= 20 or not all(1 <= h <= 60 for h in args.hosts):
         ap.error("--runs is 1-20, each of --hosts 1-60")
-    if os.environ.get("MAILOPS_BENCH_INNER"):
-        return inner(args)
-    return outer(args, argv)
+    return dispatch(inner, args, argv, __file__, hosts=max(args.hosts), pkg_venv=True)
 
 
 if __name__ == "__main__":

@@ -87,8 +87,14 @@ def merge_auth(connectivity, auth):
     The AUTH probe runs on fewer hosts and ports (those that passed), so its
     ports carry the AUTH stage while the others keep what connectivity found.
     """
-    if not isinstance(auth, dict) or not isinstance(auth.get("ports"), dict) or not isinstance(connectivity, dict) \
+    if not isinstance(auth, dict) or not isinstance(connectivity, dict) \
             or not isinstance(connectivity.get("ports"), dict):
+        return connectivity
+    if not isinstance(auth.get("ports"), dict):
+        if auth.get("failed"):
+            # The AUTH check could not even start (a credential the probe refuses, such as a
+            # username with a line break): the host has not shown that it can submit mail.
+            return {"failed": True, "msg": "the AUTH check could not run: %s" % (auth.get("msg") or "it failed")}
         return connectivity
     merged = dict(connectivity)
     merged["ports"] = dict(connectivity["ports"], **auth["ports"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.fixtures import LabHandle
+from tests.lab.fixtures import LabHandle, knob_session
 
 
 @pytest.fixture(scope="session")
@@ -19,24 +19,8 @@ def lab() -> LabHandle:
 @pytest.fixture
 def knobs(lab):
     """Set per-host faults in a test; every touched host is cleared afterwards."""
-    touched, mounts = set(), []
-
-    class _Knobs:
-        def __getattr__(self, name):
-            fn = getattr(lab, name)
-
-            def call(host, *a, **kw):
-                touched.add(host)
-                if name in ("readonly", "small_disk"):
-                    mounts.append((host, a[0] if a else kw["path"]))
-                return fn(host, *a, **kw)
-            return call
-
-    yield _Knobs()
-    for host, path in reversed(mounts):
-        lab.unmount(host, path)
-    for host in touched:
-        lab.clear(host)
+    with knob_session(lab) as session:
+        yield session
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,3 +107,40 @@ class LabHandle:
 
     def clear(self, host: str) -> None:
         knobs.clear(self.state, host)
+
+
+class _KnobRecorder:
+    """The lab's knob methods, remembering which hosts and mounts they touched."""
+
+    _MOUNTS = ("readonly", "small_disk")
+
+    def __init__(self, lab: LabHandle):
+        self._lab = lab
+        self.touched: set = set()
+        self.mounts: list = []
+
+    def __getattr__(self, name):
+        fn = getattr(self._lab, name)
+
+        def call(host, *a, **kw):
+            self.touched.add(host)
+            if name in self._MOUNTS:
+                self.mounts.append((host, a[0] if a else kw["path"]))
+            return fn(host, *a, **kw)
+        return call
+
+
+@contextmanager
+def knob_session(lab: LabHandle):
+    """Per-host faults for one test: mounts are undone, newest first, then touched hosts cleared.
+
+    The body of the `knobs` fixture of tests/integration and tests/security.
+    """
+    rec = _KnobRecorder(lab)
+    try:
+        yield rec
+    finally:
+        for host, path in reversed(rec.mounts):
+            lab.unmount(host, path)
+        for host in rec.touched:
+            lab.clear(host)

@@ -197,7 +197,7 @@ class HostSampler:
 def host_grep(lab, host: str, markers: list[str], since: float, roots=None) -> dict:
     """{path: {markers: [index], mode, uid, gid}} of every file on the host changed since `since`
     (epoch seconds) that holds a marker."""
-    p = lab.host_run(host, ["python3", "-c", HOST_GREP, SAMPLER_OUT.split("{")[0], str(since),
+    p = lab.host_run(host, ["python3", "-c", HOST_GREP, SAMPLER_OUT.split("{", maxsplit=1)[0], str(since),
                             *(roots or HOST_ROOTS)],
                      input=json.dumps(markers), timeout=120)
     return json.loads(p.stdout)

@@ -33,24 +33,9 @@ def standins(lab, tmp_path_factory):
 @pytest.fixture
 def knobs(lab):
     """Per-host faults for one test; mounts are undone and touched hosts cleared afterwards."""
-    touched, mounts = set(), []
-
-    class _Knobs:
-        def __getattr__(self, name):
-            fn = getattr(lab, name)
-
-            def call(host, *a, **kw):
-                touched.add(host)
-                if name in ("readonly", "small_disk"):
-                    mounts.append((host, a[0] if a else kw["path"]))
-                return fn(host, *a, **kw)
-            return call
-
-    yield _Knobs()
-    for host, path in reversed(mounts):
-        lab.unmount(host, path)
-    for host in touched:
-        lab.clear(host)
+    from tests.lab.fixtures import knob_session
+    with knob_session(lab) as session:
+        yield session
 
 
 @pytest.fixture(scope="module", autouse=True)

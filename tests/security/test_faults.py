@@ -96,7 +96,7 @@ def msmtp_host(lab):
 
 
 def test_twenty_random_kills_leave_old_or_new_and_the_next_run_cleans_up(lab, standins, msmtp_host,
-                                                                        tmp_path):
+                                                                         tmp_path):
     pb = Playbook(lab, tmp_path)
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     passwords = [standins.password, "Second-" + os.urandom(8).hex()]

@@ -5,8 +5,8 @@ In-process, where the code allows: the settings module (argument parsing and eng
 settings action's check_args, the probe's plan, the Vault option adapter and credential
 builder, the fleet report, and every typed option of every module and role spec. The case
 tables of tests/unit are reused as they are (read from their parametrize marks), with the
-"nothing written, nothing leaked" checks added here. The planned handful of real ansible runs
-(one per plugin, tasks with ignore_errors) is not written yet: see docs/security.md.
+"nothing written, nothing leaked" checks added here. The same kinds of input through real
+ansible-playbook runs on a lab are in test_hostile_runs.py.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class ModuleExit(Exception):
 
 @pytest.fixture
 def run_module(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", lambda self, **kw: (_ for _ in ()).throw(ModuleExit(False, kw)))
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", lambda self, **kw: (_ for _ in ()).throw(ModuleExit(True, kw)))
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", lambda self, **kw: (x for x in ()).throw(ModuleExit(False, kw)))
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", lambda self, **kw: (x for x in ()).throw(ModuleExit(True, kw)))
 
     def _run(mod, args):
         with patch_module_args(dict(args)):
@@ -304,7 +304,7 @@ def _wrong_type_cases():
 
 
 def _nest(path: str, value):
-    head, _, rest = path.partition(".")
+    head, _sep, rest = path.partition(".")
     return {head: _nest(rest, value) if rest else value}
 
 

@@ -272,7 +272,7 @@ def test_no_marker_in_any_process_command_line_or_environment(leak):
             hits += _leak.scan_processes(f"{host} during {run['name']}", records, markers)
             assert rounds > 0
         # With pipelining a module runs as `/bin/sh -c /usr/bin/python3` reading its arguments on stdin.
-        sampled = [h for h, (records, _) in run["hosts_sampled"].items()
+        sampled = [h for h, (records, _rounds) in run["hosts_sampled"].items()
                    if any("python3" in r["cmdline"] for r in records)]
         assert sampled, f"no module process was sampled on any host during {run['name']}"
     assert hits == []

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import random
 import socket
-import ssl
 import subprocess
 import sys
-import threading
-import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,7 +15,7 @@ from ansible_collections.mailops.smtp.plugins.module_utils import oauth
 
 REPO = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(REPO))
-from tests.lab.pki import CA  # noqa: E402
+from tests.unit._https import ScriptedJSONServer  # noqa: E402
 
 SECRET = "Sup3r~Secret.Value_" + "%06d" % random.randint(0, 999999)
 
@@ -32,52 +27,17 @@ def aad_error(code, status=400, error="invalid_client", echo_secret=False):
     return status, {"error": error, "error_description": desc, "error_codes": [code]}
 
 
-class TokenServer:
-    """Answers token requests from a queue of (status, payload[, delay]); records each request."""
+def _token_request(handler, body):
+    return handler.path, urllib.parse.parse_qs(body.decode())
+
+
+class TokenServer(ScriptedJSONServer):
+    """Answers token requests from a queue of (status, payload[, delay]); records (path, form) of each."""
 
     def __init__(self, tmp_path):
-        self.host = "127.0.0.%d" % random.randint(20, 250)
-        self.queue = []
-        self.requests = []
-        ca = CA(tmp_path / "pki")
-        leaf = ca.issue("token-endpoint", [self.host])
-        self.ca_path = str(ca.cert_path)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                body = urllib.parse.parse_qs(self.rfile.read(length).decode())
-                server.requests.append((self.path, body))
-                item = server.queue.pop(0) if server.queue else (200, {"access_token": "tok", "expires_in": 3600})
-                status, payload = item[0], item[1]
-                if len(item) > 2:
-                    time.sleep(item[2])
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass
-
-        self.httpd = ThreadingHTTPServer((self.host, 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(str(leaf.cert), str(leaf.key))
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.authority = "https://%s:%d" % (self.host, self.port)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(_token_request, (200, {"access_token": "tok", "expires_in": 3600}), tls_dir=tmp_path,
+                         cert_name="token-endpoint")
+        self.authority = self.url
 
 
 @pytest.fixture
