@@ -15,7 +15,6 @@ Run inside the lab's controller namespace:
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
@@ -143,8 +142,7 @@ def test_validate_and_read_the_report(user, lab, lab_vars):
     assert auth == {h: True for h in hosts}, auth
 
     # The summary table the doc shows has the same shape as the one printed.
-    shown = [ln for ln in re.findall(r"<!-- output: summary -->\n```\n(.*?)```", GETTING_STARTED.read_text(), re.S)[0]
-             .splitlines()]
+    shown = re.findall(r"<!-- output: summary -->\n```\n(.*?)```", GETTING_STARTED.read_text(), re.S)[0].splitlines()
     printed = re.findall(r'^\s+"(HOST\s.*?)",?$', proc.stdout, re.M)
     assert printed and printed[0].split() == shown[3].split(), (printed, shown[3])
     assert re.search(r'"%d of %d hosts ready; 0 blocked"' % (len(hosts), len(hosts)), proc.stdout)

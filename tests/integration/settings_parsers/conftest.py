@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _settings_engine as engine
+from tests.local_runner import run_local
 
 REPO = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
@@ -23,18 +24,6 @@ def cred(password, **extra):
          "vault": {"path": "smtp/o365-mailer", "mount": "secret", "kv_version": 2, "version": 3}}
     c.update(extra)
     return c
-
-
-def run_local(argv, timeout=120):
-    """The engine's command runner in-process, where no module gives run_command;
-    bounded, so a stuck command cannot hang the test run."""
-    try:
-        p = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-    except OSError as e:
-        return 127, "", "%s: %s" % (argv[0], e.strerror)
-    except subprocess.TimeoutExpired:
-        return 124, "", "%s timed out after %ds" % (argv[0], timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
 def write(params):

@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.mailops.smtp.plugins.module_utils import _atomic, _marker
 from ansible_collections.mailops.smtp.plugins.module_utils import _settings_engine as engine
 from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint
+from tests.local_runner import run_local
 
 REPO = Path(__file__).resolve().parents[4]
 SMTP = {"host": "smtp.office365.com", "port": 587}
@@ -19,18 +20,6 @@ SMTP = {"host": "smtp.office365.com", "port": 587}
 def cred(pw="S3cret-pw!", version=3):
     return {"type": "basic", "username": "svc@contoso.com", "password": pw,
             "vault": {"path": "smtp/app", "mount": "secret", "version": version}}
-
-
-def run_local(argv, timeout=120):
-    """The engine's command runner in-process, where no module gives run_command;
-    bounded, so a stuck command cannot hang the test run."""
-    try:
-        p = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-    except OSError as e:
-        return 127, "", "%s: %s" % (argv[0], e.strerror)
-    except subprocess.TimeoutExpired:
-        return 124, "", "%s timed out after %ds" % (argv[0], timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
 def run(params, check=False):
