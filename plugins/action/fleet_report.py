@@ -91,11 +91,12 @@ def merge_auth(connectivity, auth):
             or not isinstance(connectivity.get("ports"), dict):
         return connectivity
     if not isinstance(auth.get("ports"), dict):
-        if auth.get("failed"):
-            # The AUTH check could not even start (a credential the probe refuses, such as a
-            # username with a line break): the host has not shown that it can submit mail.
-            return {"failed": True, "msg": "the AUTH check could not run: %s" % (auth.get("msg") or "it failed")}
-        return connectivity
+        if auth.get("skipped") or not (auth.get("failed") or auth.get("msg") or auth.get("unreachable")):
+            return connectivity
+        # The AUTH check could not even start (a credential the probe refuses, such as a
+        # username with a line break; `failed_when: false` hides `failed`): the host has
+        # not shown that it can submit mail.
+        return {"failed": True, "msg": "the AUTH check could not run: %s" % (auth.get("msg") or "it failed")}
     merged = dict(connectivity)
     merged["ports"] = dict(connectivity["ports"], **auth["ports"])
     merged["ok"] = bool(connectivity.get("ok")) and bool(auth.get("ok"))

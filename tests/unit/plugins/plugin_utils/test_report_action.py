@@ -223,5 +223,8 @@ def test_auth_result_replaces_only_its_ports_and_both_must_pass():
     assert fleet_report.merge_auth(conn, {"skipped": True}) is conn
     assert fleet_report.merge_auth({"unreachable": True}, auth) == {"unreachable": True}
     # An AUTH check that could not start at all (bad input) fails the host, with the probe's reason.
-    refused = fleet_report.merge_auth(conn, {"failed": True, "msg": "auth.username must not contain CR, LF or NUL"})
-    assert refused == {"failed": True, "msg": "the AUTH check could not run: auth.username must not contain CR, LF or NUL"}
+    # The role registers it with failed_when: false, which clears `failed` but keeps the message.
+    for res in ({"failed": True, "msg": "auth.username must not contain CR, LF or NUL"},
+                {"failed": False, "changed": False, "msg": "auth.username must not contain CR, LF or NUL"}):
+        assert fleet_report.merge_auth(conn, res) == {
+            "failed": True, "msg": "the AUTH check could not run: auth.username must not contain CR, LF or NUL"}
