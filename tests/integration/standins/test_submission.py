@@ -86,6 +86,24 @@ def test_login_and_send_records_identity(standins):
     assert counters["auth_ok"] == 1 and counters["messages"] == 1
 
 
+def test_non_ascii_password_logs_in(standins):
+    # App passwords are ASCII, but a mailbox password need not be: UTF-8 on the wire.
+    import base64
+
+    def b64(text):
+        return base64.b64encode(text.encode("utf-8")).decode()
+
+    password = "Pässwörd-日本-%s" % standins.password[-4:]
+    standins.control.add_password(standins.mailbox, password)
+    try:
+        with submission(standins) as client:
+            assert client.docmd("AUTH", "LOGIN " + b64(standins.mailbox))[0] == 334
+            code, reply = client.docmd(b64(password))
+        assert code == 235, reply
+    finally:
+        standins.control.revoke_password(standins.mailbox, password)
+
+
 def test_bad_password_gets_535_5_7_3(standins):
     with submission(standins) as client:
         with pytest.raises(smtplib.SMTPAuthenticationError) as err:

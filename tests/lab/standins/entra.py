@@ -139,9 +139,9 @@ def _decide(state, tenant: str, field) -> tuple[int, dict]:
     secret = field("client_secret")
     if not secret:
         return aadsts_error(7000218)
-    if any(secrets.compare_digest(secret, s) for s in app["expired"]):
+    if any(secrets.compare_digest(secret.encode(), s.encode()) for s in app["expired"]):
         return aadsts_error(7000222, client_id=client_id)
-    if not any(secrets.compare_digest(secret, s) for s in app["secrets"]):
+    if not any(secrets.compare_digest(secret.encode(), s.encode()) for s in app["secrets"]):
         return aadsts_error(7000215, client_id=client_id)
     scope = field("scope")
     if not scope:

@@ -145,7 +145,8 @@ class State:
             box = self.mailboxes.get(mailbox)
             if box is not None and box["basic_auth_retired"]:
                 reply = replies.AUTH_BASIC_RETIRED
-            elif box is None or not any(secrets.compare_digest(password, p)
+            # compare_digest takes str only when it is ASCII; passwords need not be.
+            elif box is None or not any(secrets.compare_digest(password.encode(), p.encode())
                                         for p in box["passwords"]):
                 reply = replies.AUTH_BAD
             elif box["smtp_auth_disabled"]:
