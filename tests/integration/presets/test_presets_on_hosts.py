@@ -101,8 +101,8 @@ def clean(lab, snaps: dict) -> None:
     for host in HOSTS:
         dirs = " ".join(OWNED_DIRS[host])
         stubs = " ".join("/etc/init.d/%s" % s for s in STUB_SERVICES[host])
-        host_sh(lab, host, "rm -rf %s %s %s /etc/msmtprc /etc/msmtprc.* /etc/.mailops-smtp-tmp-*" % (dirs, stubs,
-                                                                                                    RELOAD_LOG))
+        host_sh(lab, host, "rm -rf %s %s %s /etc/msmtprc /etc/msmtprc.* /etc/.mailops-smtp-tmp-*"
+                % (dirs, stubs, RELOAD_LOG))
     for host in POSTFIX_HOSTS:
         host_sh(lab, host, 'cat > /etc/postfix/main.cf', input=snaps[host])
         host_sh(lab, host, "rm -f /etc/postfix/sasl_passwd /etc/postfix/sasl_passwd.* /etc/postfix/.mailops-smtp-tmp-*;"
@@ -294,8 +294,8 @@ def check_host3(lab, standins, props_reader, cred, version, tmp_path):
     py = ("import json, sys, yaml; print(json.dumps([json.load(open(sys.argv[1], encoding='utf-8')),"
           " json.load(open(sys.argv[1] + '.mailops-smtp.json')),"
           " yaml.safe_load(open(sys.argv[2], encoding='utf-8'))]))")
-    data, side, yml = json.loads(lab.host_run(h, [HOST_PYTHON, "-c", py, "/srv/app/mail.json",
-                                                 "/srv/app/mail.yml"]).stdout)
+    data, side, yml = json.loads(
+        lab.host_run(h, [HOST_PYTHON, "-c", py, "/srv/app/mail.json", "/srv/app/mail.yml"]).stdout)
     mail = {"host": SUBMISSION, "port": 587, "user": user, "password": pw}
     assert data == {"keep": [1, 2], "mail": dict(mail, other=True)}
     assert side == {"managed_by": "mailops.smtp", "credential": "secret/smtp/presets-host3", "version": str(version)}
@@ -319,8 +319,8 @@ def started(log: list[str]) -> list[str]:
     return sorted(line for line in log if not line.startswith("service ") or line.endswith(" start"))
 
 
-def test_every_preset_example_on_the_lab_hosts(lab, standins, configure, staged, go_ini_reader, props_reader,
-                                              tmp_path):
+def test_every_preset_example_on_the_lab_hosts(lab, standins, configure, staged, go_ini_reader,
+                                               props_reader, tmp_path):
     tag = staged["tag"]
     for round_no, live in enumerate(LIVE):
         creds, rvars = role_vars(lab, tag, round_no)
