@@ -358,11 +358,30 @@ def test_every_preset_example_on_the_lab_hosts(lab, standins, configure, staged,
 
 
 def test_every_doc_block_is_accounted_for():
-    """configure.md's blocks: the preset-* examples run above; shared-vars is not run (it needs a Vault
-    with AppRole); the rest are commands. basic-auth-retirement.md: msmtp, gitlab and postfix-connector
-    run in test_retirement_examples.py, apps and find in tests/integration/docs; oauth-vault is not run."""
+    """Every example block of configure.md and basic-auth-retirement.md is run by a test (the rest
+    are commands): the preset-* examples above; shared-vars and oauth-vault (Vault with AppRole or a
+    token file) in test_doc_vault_examples.py; msmtp, gitlab and postfix-connector in
+    test_retirement_examples.py; apps and find in tests/integration/docs. Each runner must name it."""
+    from pathlib import Path
+
     from .conftest import RETIREMENT_DOC, doc_blocks
-    assert set(doc_blocks(CONFIGURE_DOC)) == {
-        "shared-vars", "preset-postfix", "preset-postfix-connector", "preset-msmtp", "preset-grafana",
-        "preset-gitlab", "preset-spring", "preset-laravel", "preset-django", "preset-nextcloud", "preset-env"}
-    assert set(doc_blocks(RETIREMENT_DOC)) == {"apps", "find", "oauth-vault", "msmtp", "gitlab", "postfix-connector"}
+    here = Path(__file__).resolve().parent
+    runners = {
+        CONFIGURE_DOC: {
+            "shared-vars": "test_doc_vault_examples.py", "preset-postfix": "test_presets_on_hosts.py",
+            "preset-postfix-connector": "test_presets_on_hosts.py", "preset-msmtp": "test_presets_on_hosts.py",
+            "preset-grafana": "test_presets_on_hosts.py", "preset-gitlab": "test_presets_on_hosts.py",
+            "preset-spring": "test_presets_on_hosts.py", "preset-laravel": "test_presets_on_hosts.py",
+            "preset-django": "test_presets_on_hosts.py", "preset-nextcloud": "test_presets_on_hosts.py",
+            "preset-env": "test_presets_on_hosts.py"},
+        RETIREMENT_DOC: {
+            "apps": "../docs/test_docs_examples.py", "find": "../docs/test_docs_examples.py",
+            "oauth-vault": "test_doc_vault_examples.py", "msmtp": "test_retirement_examples.py",
+            "gitlab": "test_retirement_examples.py", "postfix-connector": "test_retirement_examples.py"},
+    }
+    for doc, blocks in runners.items():
+        assert set(doc_blocks(doc)) == set(blocks), doc.name
+        for block, runner in blocks.items():
+            # The preset-* names are built from the preset names in apps_of().
+            name = block[len("preset-"):] if runner == "test_presets_on_hosts.py" else block
+            assert '"%s"' % name in (here / runner).read_text(), "%s: %s is not run by %s" % (doc.name, block, runner)
