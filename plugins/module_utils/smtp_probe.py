@@ -27,6 +27,7 @@ import threading
 import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from urllib.parse import urlparse
 
 from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import (
     diagnosis,
@@ -50,10 +51,6 @@ from ansible_collections.mailops.smtp.plugins.module_utils.smtp_client import (
     xoauth2_blob,
 )
 
-try:
-    from urllib.parse import urlparse
-except ImportError:  # pragma: no cover - Python 2 is not a target
-    from urlparse import urlparse
 
 CERT_WARNING_DAYS = 30
 MASK = "********"
