@@ -34,13 +34,20 @@ class EnvFormat(LineFormat):
         if not _NAME.match(key):
             raise FormatError("key %r is not a valid environment variable name" % (key,))
 
-    def render(self, key, value, what):
+    def _checked(self, key, value, what):
+        """(the value checked for .env, or None, and the whole line when it is a bool or an int)."""
         self._name(key)
         value = check_value(value, what, ".env")
         if isinstance(value, bool):
-            return "%s=%s" % (key, "true" if value else "false")
+            return None, "%s=%s" % (key, "true" if value else "false")
         if isinstance(value, int):
-            return "%s=%d" % (key, value)
+            return None, "%s=%d" % (key, value)
+        return value, None
+
+    def render(self, key, value, what):
+        value, line = self._checked(key, value, what)
+        if line is not None:
+            return line
         if "${" in value:
             raise FormatError(
                 "%s contains '${', which dotenv readers expand as a variable even in quotes; "
@@ -61,12 +68,9 @@ class LaravelEnvFormat(EnvFormat):
     name = "Laravel .env"
 
     def render(self, key, value, what):
-        self._name(key)
-        value = check_value(value, what, ".env")
-        if isinstance(value, bool):
-            return "%s=%s" % (key, "true" if value else "false")
-        if isinstance(value, int):
-            return "%s=%d" % (key, value)
+        value, line = self._checked(key, value, what)
+        if line is not None:
+            return line
         if value.lower() in _LARAVEL_WORDS or _LARAVEL_QUOTED.match(value):
             raise FormatError(
                 "%s is a word or a quoted string that Laravel's env() converts "
