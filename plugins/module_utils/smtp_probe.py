@@ -19,14 +19,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import email.policy
 import random
 import socket
 import ssl
 import threading
 import time
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from urllib.parse import urlparse
 
 from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import (
@@ -158,6 +155,12 @@ def _reply_failure(reply, default=None):
 
 
 def _message_bytes(send, helo):
+    # Imported here: the email package costs every probe run ~10 ms of start-up,
+    # and only a run that sends a test message needs it.
+    import email.policy
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
     msg = EmailMessage()
     msg["From"] = send["from"]
     msg["To"] = ", ".join(send["to"])
@@ -497,8 +500,11 @@ class PortProbe(object):
         }
 
 
-def _check_oauth(authority, plan, timeout, connect_timeout):
-    """TCP and TLS to the token authority on 443: is this host ready for XOAUTH2?"""
+def _check_oauth(authority, plan, timeout, connect_timeout, ctx=None):
+    """TCP and TLS to the token authority on 443: is this host ready for XOAUTH2?
+
+    ctx: a verifying context to reuse (see run_probe), or None to build one.
+    """
     start = time.monotonic()
     parsed = urlparse(authority)
     host = parsed.hostname
@@ -506,7 +512,8 @@ def _check_oauth(authority, plan, timeout, connect_timeout):
     stage = "dns"
     conn = None
     try:
-        ctx = build_context("1.2", plan["validate_certs"], plan["ca_path"])
+        if ctx is None:
+            ctx = build_context("1.2", plan["validate_certs"], plan["ca_path"])
         addresses = resolve(host, port, timeout)
         stage = "connect"
         conn, _addr = Connection.open(addresses, port, host, connect_timeout, timeout)
@@ -595,9 +602,16 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0):
     oauth_box = {}
     oauth_thread = None
     if plan.get("oauth_authority"):
+        # The token endpoint is checked at TLS 1.2 or later without a client
+        # certificate; when the ports' verifying context is exactly that, reuse it:
+        # loading the system trust store is most of the probe's own CPU time.
+        oauth_ctx = None
+        if plan["min_tls_version"] == "1.2" and not plan["client_cert"]:
+            oauth_ctx = contexts[0]
+
         def oauth_work():
             oauth_box["result"] = _check_oauth(plan["oauth_authority"], plan, timeout,
-                                               min(s["connect_timeout"] for s in specs))
+                                               min(s["connect_timeout"] for s in specs), oauth_ctx)
         oauth_thread = threading.Thread(target=oauth_work, name="oauth")
         oauth_thread.daemon = True
         oauth_thread.start()
