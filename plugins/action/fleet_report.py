@@ -23,8 +23,8 @@ from ansible_collections.mailops.smtp.plugins.plugin_utils import _report
 FILES = {"json": "report.json", "junit": "report.junit.xml", "md": "report.md", "html": "report.html"}
 FILE_MODE = 0o640
 DIR_MODE = 0o750
-ARGS = frozenset(("results", "hosts", "result_var", "auth_result_var", "apps_var", "report_dir", "formats", "max_fail_percentage",
-                  "title", "apps", "connector"))
+ARGS = frozenset(("results", "hosts", "result_var", "auth_result_var", "auth_hosts", "apps_var", "report_dir",
+                  "formats", "max_fail_percentage", "title", "apps", "connector"))
 DEFAULT_DIR = "smtp-validate-report"
 
 
@@ -58,6 +58,8 @@ def check_args(args):
                                 "result) or hosts (a list of inventory host names, with result_var)")
     if "hosts" in args and not isinstance(args["hosts"], list):
         raise AnsibleActionFail("hosts must be a list of inventory host names")
+    if args.get("auth_hosts") is not None and not isinstance(args["auth_hosts"], list):
+        raise AnsibleActionFail("auth_hosts must be a list of inventory host names")
     formats = args.get("formats")
     if formats is None:
         formats = list(FILES)
@@ -114,6 +116,8 @@ def from_hostvars(args, task_vars):
     active = set(task_vars.get("ansible_play_hosts") or [])
     result_var = args.get("result_var") or "smtp_probe"
     auth_var = args.get("auth_result_var")
+    auth_hosts = args.get("auth_hosts")
+    auth_hosts = None if auth_hosts is None else set(to_text(h) for h in auth_hosts)
     apps_var = args.get("apps_var")
     results, apps = {}, ({} if apps_var else None)
     for host in args["hosts"]:
@@ -122,7 +126,7 @@ def from_hostvars(args, task_vars):
         res = hv.get(result_var)
         if res is None and host not in active:
             res = {"unreachable": True, "msg": "the host could not be reached"}
-        if auth_var:
+        if auth_var and (auth_hosts is None or host in auth_hosts):
             res = merge_auth(res, hv.get(auth_var))
         results[host] = res
         if apps_var:

@@ -53,6 +53,13 @@ options:
         and ports. Its ports replace the same ports of O(result_var)'s result, and the host is ok only when both
         probes are.
     type: str
+  auth_hosts:
+    description:
+      - With O(auth_result_var), the hosts whose AUTH result belongs to this run; the variable of any other host
+        is ignored (it may be left over from an earlier run in the same play).
+      - Without it, every host's O(auth_result_var) is used.
+    type: list
+    elements: str
   apps_var:
     description:
       - With O(hosts), the name of the host variable that lists the host's applications (for XOAUTH2 readiness),

@@ -195,6 +195,7 @@ def validate_play(ctx: dict) -> list:
     base = {"smtp_validate_ca_path": ctx["ca"], "smtp_validate_auth_hosts": "none"}
     cases = [
         ("validate_unknown_profile", dict(base, smtp_validate_endpoint="m365_mars")),
+        ("validate_endpoint_unknown_key", dict(base, smtp_validate_endpoint={"profile": "m365", "port": 587})),
         ("validate_auth_hosts_some", dict(base, smtp_validate_auth_hosts="some")),
         ("validate_report_dir_unwritable", dict(base, smtp_validate_report_dir="/proc/mailops-report")),
         ("validate_username_crlf", dict(base, smtp_validate_auth_hosts="all", smtp_validate_credential={
@@ -293,6 +294,10 @@ CASES = [
     ("configure", "configure_username_crlf", "username contains CR, LF or NUL", "Write the SMTP settings"),
     ("configure", "configure_jinja_password_preflight", "Preflight failed on host1, so no file was written",
      "Stop here when the preflight failed"),
+    ("validate", "validate_unknown_profile", "must be a profile name (custom, m365, m365_china, m365_connector, "
+     "m365_dod, m365_gcc_high) or a dict", "Check the endpoint once"),
+    ("validate", "validate_endpoint_unknown_key", 'with the keys profile, host and ports; got {"profile": "m365", "port": 587}',
+     "Check the endpoint once"),
     ("validate", "validate_auth_hosts_some", "smtp_validate_auth_hosts must be one of: none, one, all, got: some",
      "Validating arguments"),
     ("validate", "validate_report_dir_unwritable", "cannot create report_dir /proc/mailops-report",
@@ -320,14 +325,12 @@ def test_jinja_password_reaches_the_stand_in_unevaluated_and_is_refused(hostile)
     assert "587 failed at auth" in msg and "535 5.7.3" in msg
 
 
-def test_unknown_endpoint_profile_fails_validate_and_the_report_says_why(hostile):
-    # The role probes first and judges afterwards: the play fails on the verdict, and the
-    # report holds the probe's own message about the profile.
-    result = _result(hostile, "validate", "validate_unknown_profile")
-    assert result["failed"] is True and result["failed_task"].startswith("Fail when more hosts than allowed")
-    assert "0 of 1 hosts ready" in _msg(result)
-    report = (hostile["ctx"]["reports"] / "validate_unknown_profile" / "report.json").read_text()
-    assert "value of profile must be one of" in report and "m365_mars" in report
+def test_a_wrong_endpoint_stops_validate_before_any_probe_and_writes_no_report(hostile):
+    # The same mistake on every host is said once, before anything runs: no host is probed
+    # and no report is written.
+    for case in ("validate_unknown_profile", "validate_endpoint_unknown_key"):
+        assert "Nothing was probed" in _msg(_result(hostile, "validate", case))
+        assert not (hostile["ctx"]["reports"] / case).exists(), case
 
 
 def test_validate_refuses_a_username_with_crlf(hostile):

@@ -211,6 +211,28 @@ def test_results_from_hostvars_marks_hosts_that_left_the_play_unreachable():
     assert apps == {"up": [{"preset": "msmtp"}], "skipped": None, "gone": None}
 
 
+def test_auth_hosts_keeps_an_auth_result_left_by_an_earlier_run_out():
+    conn = {"ok": True, "summary": "587 ok", "ports": {"587": {"ok": True, "stages": ["ehlo"]}}}
+    stale = {"ok": False, "summary": "587 auth_failed", "ports": {"587": {"ok": False, "stages": ["auth"]}}}
+    task_vars = {"ansible_play_hosts": ["web1", "web2"],
+                 "hostvars": {"web1": {"res": conn, "auth": stale}, "web2": {"res": conn, "auth": stale}}}
+    args = {"hosts": ["web1", "web2"], "result_var": "res", "auth_result_var": "auth"}
+    results, _apps = fleet_report.from_hostvars(dict(args, auth_hosts=["web2"]), task_vars)
+    assert results["web1"] is conn
+    assert results["web2"]["ok"] is False and results["web2"]["ports"]["587"]["stages"] == ["auth"]
+    # No host checked AUTH in this run: every left-over result is ignored.
+    results, _apps = fleet_report.from_hostvars(dict(args, auth_hosts=[]), task_vars)
+    assert results == {"web1": conn, "web2": conn}
+    # Without auth_hosts (the plugin used on its own), every host's AUTH result counts.
+    results, _apps = fleet_report.from_hostvars(args, task_vars)
+    assert results["web1"]["ok"] is False and results["web2"]["ok"] is False
+
+
+def test_auth_hosts_must_be_a_list():
+    with pytest.raises(AnsibleActionFail, match="auth_hosts must be a list"):
+        fleet_report.check_args({"hosts": ["web1"], "auth_hosts": "web1"})
+
+
 def test_auth_result_replaces_only_its_ports_and_both_must_pass():
     conn = {"ok": True, "summary": "587 ok; 465 not offered",
             "ports": {"587": {"ok": True, "stages": ["ehlo"]}, "465": {"ok": False, "expected": "not_offered"}}}

@@ -1,0 +1,34 @@
+"""The roles' copies of the profiles table agree with plugins/module_utils/profiles.py.
+
+Roles are YAML and cannot import the table, so the few facts they need are written out in
+their vars files; this keeps those copies from drifting when a profile changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ansible_collections.mailops.smtp.plugins.module_utils.profiles import (
+    OAUTH_PROFILES, PROFILE_NAMES, PROFILES)
+
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+
+
+def _vars(role: str) -> dict:
+    return yaml.safe_load((ROLES / role / "vars" / "main.yml").read_text())
+
+
+def test_validate_role_knows_every_profile():
+    assert _vars("smtp_validate")["__smtp_validate_profiles"] == list(PROFILE_NAMES)
+
+
+def test_validate_role_knows_the_oauth_profiles():
+    assert _vars("smtp_validate")["__smtp_validate_oauth_profiles"] == list(OAUTH_PROFILES)
+
+
+def test_rotate_role_has_each_oauth_profiles_token_endpoint():
+    copied = _vars("smtp_rotate")["smtp_rotate__oauth_profiles"]
+    assert copied == {name: [PROFILES[name]["oauth_authority"], PROFILES[name]["oauth_scope"]]
+                      for name in OAUTH_PROFILES}
