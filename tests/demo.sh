@@ -8,8 +8,8 @@ REPORT_DIR=$ROOT/mailops-smtp-report
 echo "mailops.smtp demo: a fleet of 5 lab hosts is readied for Microsoft 365 (smtp.office365.com)."
 echo " 1. configure: Postfix and msmtp on every host get the SMTP settings, with the credential fetched"
 echo "    once from OpenBao, after a preflight probe from each host; a real message then goes through Postfix."
-echo " 2. validate: every host checks DNS, TCP, banner, EHLO, STARTTLS, certificate, AUTH and XOAUTH2"
-echo "    readiness, and the fleet report is written."
+echo " 2. validate: every host checks DNS, TCP, banner, EHLO, STARTTLS, certificate, AUTH, XOAUTH2"
+echo "    readiness and the connector path (port 25 to the tenant's MX host); the fleet report is written."
 echo "host2's firewall drops 587 and host3 sits behind 50 ms of latency. Everything runs against lab"
 echo "stand-ins in network namespaces on this machine; nothing leaves it."
 echo
@@ -60,6 +60,7 @@ sed -n '/Show the fleet summary/,/^$/p' .lab/demo-validate.log | grep -E '^ +"' 
 grep -E '^(host[0-9]+|PLAY RECAP)' .lab/demo-validate.log | tail -6
 echo
 echo "\"app without OAuth\": Postfix on Debian 12 cannot do XOAUTH2, so once basic auth is retired these"
-echo "hosts need the connector path (postfix preset, options.mode: connector; see docs/configure.md)."
+echo "hosts need the connector path (postfix preset, options.mode: connector; see docs/configure.md);"
+echo "the report's \"Connector path\" column says whether port 25 to the tenant's MX host is open."
 echo "The fleet report: $REPORT_DIR/report.html (also report.json, report.junit.xml, report.md)"
 [ $rc -eq 0 ] || { echo "demo: the validate playbook failed (exit $rc); its log:"; cat .lab/demo-validate.log; exit $rc; }

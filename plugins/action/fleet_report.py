@@ -23,8 +23,8 @@ from ansible_collections.mailops.smtp.plugins.plugin_utils import _report
 FILES = {"json": "report.json", "junit": "report.junit.xml", "md": "report.md", "html": "report.html"}
 FILE_MODE = 0o640
 DIR_MODE = 0o750
-ARGS = frozenset(("results", "hosts", "result_var", "auth_result_var", "auth_hosts", "apps_var", "report_dir",
-                  "formats", "max_fail_percentage", "title", "apps", "connector"))
+ARGS = frozenset(("results", "hosts", "result_var", "auth_result_var", "auth_hosts", "apps_var", "connector_var",
+                  "report_dir", "formats", "max_fail_percentage", "title", "apps", "connector"))
 DEFAULT_DIR = "smtp-validate-report"
 
 
@@ -107,7 +107,7 @@ def merge_auth(connectivity, auth):
 
 
 def from_hostvars(args, task_vars):
-    """Each host's probe result and applications, read from its host variables.
+    """Each host's probe result, applications and connector result, read from its host variables.
 
     Jinja cannot default a missing attribute of another host's variables, and an
     unreachable host has none; reading them here keeps the playbook simple.
@@ -119,7 +119,9 @@ def from_hostvars(args, task_vars):
     auth_hosts = args.get("auth_hosts")
     auth_hosts = None if auth_hosts is None else set(to_text(h) for h in auth_hosts)
     apps_var = args.get("apps_var")
+    connector_var = args.get("connector_var")
     results, apps = {}, ({} if apps_var else None)
+    connector = {} if connector_var else None
     for host in args["hosts"]:
         host = to_text(host)
         hv = hostvars[host] if host in hostvars else {}
@@ -131,7 +133,12 @@ def from_hostvars(args, task_vars):
         results[host] = res
         if apps_var:
             apps[host] = hv.get(apps_var)
-    return results, apps
+        if connector_var:
+            conn = hv.get(connector_var)
+            # A host that did not check the path (skipped, or gone) is "not checked", not "not reachable".
+            if isinstance(conn, dict) and not conn.get("skipped"):
+                connector[host] = conn
+    return results, apps, connector
 
 
 class ActionModule(ActionBase):
@@ -147,8 +154,9 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         formats, report_dir = check_args(args)
         if "hosts" in args:
-            args["results"], apps = from_hostvars(args, task_vars or {})
+            args["results"], apps, connector = from_hostvars(args, task_vars or {})
             args["apps"] = args.get("apps") if apps is None else apps
+            args["connector"] = args.get("connector") if connector is None else connector
         try:
             report = _report.build_report(
                 args["results"], apps=args.get("apps"), connector=args.get("connector"),

@@ -102,6 +102,11 @@ options:
       - The probe result of the connector path (port 25 to the tenant's MX host) of each host, keyed by host name.
       - Shown beside a host that is not ready, as its way out.
     type: dict
+  connector_var:
+    description:
+      - With O(hosts), the name of the host variable that holds the probe result of the connector path, as
+        O(connector) does. Hosts without it (or with a skipped result) are reported as not checked.
+    type: str
 attributes:
   action:
     description: Runs on the controller as an action plugin.

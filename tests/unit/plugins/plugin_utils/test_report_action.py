@@ -202,13 +202,27 @@ def test_results_from_hostvars_marks_hosts_that_left_the_play_unreachable():
         "ansible_play_hosts": ["up", "skipped"],
         "hostvars": {"up": {"res": probe, "apps": [{"preset": "msmtp"}]}, "skipped": {}, "gone": {}},
     }
-    results, apps = fleet_report.from_hostvars(
+    results, apps, connector = fleet_report.from_hostvars(
         {"hosts": ["up", "skipped", "gone"], "result_var": "res", "apps_var": "apps"}, task_vars)
     assert results["up"] is probe
     # Still in the play but without a result: missing, which the report counts as failed.
     assert results["skipped"] is None
     assert results["gone"]["unreachable"] is True
     assert apps == {"up": [{"preset": "msmtp"}], "skipped": None, "gone": None}
+    assert connector is None, "no connector_var: no connector results"
+
+
+def test_connector_results_from_hostvars_leave_skipped_and_missing_hosts_not_checked():
+    probe = {"ok": True, "ports": {"587": {"ok": True}}}
+    reach = {"ok": True, "summary": "25 ok"}
+    blocked = {"ok": False, "summary": "25 tcp_timeout"}
+    task_vars = {"ansible_play_hosts": ["a", "b", "c", "d"],
+                 "hostvars": {"a": {"res": probe, "conn": reach}, "b": {"res": probe, "conn": blocked},
+                              "c": {"res": probe, "conn": {"skipped": True, "changed": False}},
+                              "d": {"res": probe}}}
+    _results, _apps, connector = fleet_report.from_hostvars(
+        {"hosts": ["a", "b", "c", "d"], "result_var": "res", "connector_var": "conn"}, task_vars)
+    assert connector == {"a": reach, "b": blocked}
 
 
 def test_auth_hosts_keeps_an_auth_result_left_by_an_earlier_run_out():
@@ -217,14 +231,14 @@ def test_auth_hosts_keeps_an_auth_result_left_by_an_earlier_run_out():
     task_vars = {"ansible_play_hosts": ["web1", "web2"],
                  "hostvars": {"web1": {"res": conn, "auth": stale}, "web2": {"res": conn, "auth": stale}}}
     args = {"hosts": ["web1", "web2"], "result_var": "res", "auth_result_var": "auth"}
-    results, _apps = fleet_report.from_hostvars(dict(args, auth_hosts=["web2"]), task_vars)
+    results, _apps, _conn = fleet_report.from_hostvars(dict(args, auth_hosts=["web2"]), task_vars)
     assert results["web1"] is conn
     assert results["web2"]["ok"] is False and results["web2"]["ports"]["587"]["stages"] == ["auth"]
     # No host checked AUTH in this run: every left-over result is ignored.
-    results, _apps = fleet_report.from_hostvars(dict(args, auth_hosts=[]), task_vars)
+    results, _apps, _conn = fleet_report.from_hostvars(dict(args, auth_hosts=[]), task_vars)
     assert results == {"web1": conn, "web2": conn}
     # Without auth_hosts (the plugin used on its own), every host's AUTH result counts.
-    results, _apps = fleet_report.from_hostvars(args, task_vars)
+    results, _apps, _conn = fleet_report.from_hostvars(args, task_vars)
     assert results["web1"]["ok"] is False and results["web2"]["ok"] is False
 
 
