@@ -24,6 +24,9 @@ description:
 author:
   - mailops.smtp maintainers (@mailops)
 attributes:
+  action:
+    description: An action plugin on the controller paces O(send) (O(send_per_minute)); the probe runs on the host.
+    support: full
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
@@ -145,6 +148,15 @@ options:
         description: Subject of the test message.
         type: str
         default: mailops.smtp probe
+  send_per_minute:
+    description:
+      - With O(send), at most this many test messages a minute through the mailbox (O(auth.username), else
+        O(send.from)), counted across every host and fork of this controller, and across runs on it.
+        A host waits on the controller for its turn before it connects.
+      - Microsoft 365 refuses a mailbox's 31st message within a minute (C(554 5.2.0 ... SubmissionQuotaExceededException)),
+        so V(30) is the most for it. Unset, messages are not paced.
+      - Applied by the action plugin on the controller; ignored in check mode, which sends nothing.
+    type: int
   stop_after:
     description:
       - Last stage to run. V(auto) stops after V(send) with O(send), after V(auth) with O(auth), else after V(ehlo).
@@ -304,6 +316,8 @@ def argument_spec():
             "to": dict(type="list", elements="str", required=True),
             "subject": dict(type="str", default="mailops.smtp probe"),
         }),
+        # Used by the action plugin on the controller; listed so that the module accepts it.
+        send_per_minute=dict(type="int"),
         stop_after=dict(type="str", default="auto", choices=["auto", "connect", "tls", "ehlo", "auth", "send"]),
         check_oauth_endpoint=dict(type="bool", default=False),
     )

@@ -52,7 +52,9 @@ app has send_as_app and lists the mailbox; else 535 5.7.3. MAIL/RCPT/DATA before
 5.7.57. SendAs: envelope or header From other than the mailbox (or its send_as list) gets
 554 5.2.252 at the end of DATA. Concurrency: a session counts against its mailbox from a
 successful AUTH until its connection closes; the AUTH that would be the 4th concurrent one gets
-432 4.3.2 (limit switchable, None = off). Several passwords can be valid at once.
+432 4.3.2 (limit switchable, None = off). Messages: a mailbox's message beyond 30 within 60 s
+gets 554 5.2.0 ...SubmissionQuotaExceededException at the end of DATA (set_mailbox
+messages_per_minute changes the limit). Several passwords can be valid at once.
 
 connector: STARTTLS offered, no AUTH; MAIL FROM accepted, RCPT TO relays when the peer address
 is in allowed_sources or the client presented a certificate chaining to "ca" (a certificate from

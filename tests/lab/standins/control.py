@@ -81,7 +81,8 @@ class StandinControl:
 
     # -- mailboxes ---------------------------------------------------------------------------
     def set_mailbox(self, address: str, **changes):
-        """changes: passwords=[...], smtp_auth_disabled=bool, basic_auth_retired=bool, send_as=[...]"""
+        """changes: passwords=[...], smtp_auth_disabled=bool, basic_auth_retired=bool, send_as=[...],
+        messages_per_minute=int (30 unless set; the next message within the minute gets 554 5.2.0)"""
         return self.call("set_mailbox", address=address, **changes)
 
     def add_password(self, address: str, password: str):

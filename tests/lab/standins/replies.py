@@ -24,6 +24,9 @@ SEND_AS_DENIED = ("554 5.2.252 SendAsDenied; {mailbox} not allowed to send as {s
                   "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; "
                   "Failed to process message due to a permanent exception with message "
                   "[BeginDiagnosticData]Cannot submit message. [Hostname={host}]")
+SUBMISSION_QUOTA = ("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; "
+                    "Failed to process message due to a permanent exception with message "
+                    "[BeginDiagnosticData]Cannot submit message. [Hostname={host}]")
 TLS_LEGACY = ("421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to "
               "support TLS 1.2. Visit https://aka.ms/smtp_auth_tls. [{host}]")
 SERVICE_UNAVAILABLE = "421 4.3.2 Service not available, closing transmission channel"

@@ -292,6 +292,8 @@ class Handler:
                 if sender and not self.state.send_as_allowed(server.mailbox, sender):
                     return server.reply(replies.SEND_AS_DENIED, mailbox=server.mailbox,
                                         sender=sender)
+            if not self.state.take_message_slot(server.mailbox):
+                return server.reply(replies.SUBMISSION_QUOTA)
         ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
         if server.role == "smtp":
             identity, mechanism = server.mailbox, server.login_mechanism

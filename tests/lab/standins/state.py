@@ -30,6 +30,8 @@ SMTP_FAULTS = {
 ENTRA_FAULTS = {"down": set(), "500": set(), "invalid_json": set(), "bad_cert": {"kind"}}
 FAULTS = {"smtp": SMTP_FAULTS, "connector": SMTP_FAULTS, "entra": ENTRA_FAULTS}
 THROTTLE_STAGES = ("banner", "mail", "rcpt")
+# Microsoft 365 accepts 30 messages a minute per mailbox (m365-facts.md); set_mailbox can lower it.
+MESSAGES_PER_MINUTE = 30
 BAD_CERT_KINDS = ("expired", "wrong_name", "untrusted")
 MAX_MESSAGES = 5000
 
@@ -37,7 +39,7 @@ MAX_MESSAGES = 5000
 def _mailbox_counters() -> dict:
     # connections: authenticated sessions opened so far; current: those still open now.
     return {"auth_ok": 0, "auth_fail": 0, "auth_rejected_concurrency": 0, "connections": 0,
-            "current": 0, "peak_concurrent": 0, "messages": 0}
+            "current": 0, "peak_concurrent": 0, "messages": 0, "messages_refused_quota": 0}
 
 
 class State:
@@ -66,6 +68,8 @@ class State:
             self.vault_counters = {"requests": 0, "faulted": 0, "delayed": 0, "passed": 0,
                                    "upstream_errors": 0}
             self.messages: list[dict] = []
+            # Per mailbox, when each accepted message came in (the last minute's matter).
+            self.sent_at: dict[str, list[float]] = defaultdict(list)
         self.store.mkdir(parents=True, exist_ok=True)
         for old in self.store.glob("*.json"):
             old.unlink()
@@ -102,7 +106,7 @@ class State:
     # -- mailboxes -------------------------------------------------------------------------
     def set_mailbox(self, address: str, **changes) -> None:
         address = address.lower()
-        allowed = {"passwords", "smtp_auth_disabled", "basic_auth_retired", "send_as"}
+        allowed = {"passwords", "smtp_auth_disabled", "basic_auth_retired", "send_as", "messages_per_minute"}
         extra = set(changes) - allowed
         if extra:
             raise ValueError(f"set_mailbox takes only {', '.join(sorted(allowed))}")
@@ -112,6 +116,11 @@ class State:
             for key, value in changes.items():
                 if key == "send_as":
                     value = [a.lower() for a in value]
+                if key == "messages_per_minute":
+                    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                        raise ValueError("messages_per_minute must be a whole number of at least 1")
+                    box[key] = value
+                    continue
                 box[key] = list(value) if isinstance(value, (list, tuple)) else bool(value)
 
     def add_password(self, address: str, password: str) -> None:
@@ -193,6 +202,26 @@ class State:
             live = self.sessions[mailbox]
             live.discard(session_id)
             self.mbx_counters[mailbox]["current"] = len(live)
+
+    def take_message_slot(self, mailbox: str) -> bool:
+        """Whether the mailbox may submit one more message now (and count it if so).
+
+        Microsoft 365 refuses a mailbox's 31st message within a minute; the stand-in keeps the
+        time of every accepted message and refuses one that would make more than the limit in
+        the last 60 s.
+        """
+        mailbox = mailbox.lower()
+        now = time.monotonic()
+        with self.lock:
+            limit = self.mailboxes.get(mailbox, {}).get("messages_per_minute", MESSAGES_PER_MINUTE)
+            recent = [t for t in self.sent_at[mailbox] if now - t < 60.0]
+            if len(recent) >= limit:
+                self.sent_at[mailbox] = recent
+                self.mbx_counters[mailbox]["messages_refused_quota"] += 1
+                return False
+            recent.append(now)
+            self.sent_at[mailbox] = recent
+            return True
 
     def send_as_allowed(self, mailbox: str, sender: str) -> bool:
         mailbox, sender = mailbox.lower(), sender.lower()

@@ -1,0 +1,82 @@
+"""Test messages obey the mailbox's messages-a-minute limit, as the stand-in enforces it.
+
+The stand-in refuses a mailbox's message beyond its limit within 60 s with Microsoft's
+`554 5.2.0 ... SubmissionQuotaExceededException`. The limit is lowered to 3 here so that
+the test takes about a minute, not several.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import host_names
+
+LIMIT = 3
+HOSTS = 5
+
+
+@pytest.fixture(scope="module")
+def paced(lab, validate, vault_vars, fresh_standins, tmp_path_factory):
+    ctl = fresh_standins.control
+    mbx = fresh_standins.mailbox
+    hosts = host_names(lab, HOSTS)
+    send = {"from": mbx, "to": ["ops@contoso.com"], "subject": "paced"}
+    scratch = tmp_path_factory.mktemp("validate-pace")
+    out = {"hosts": hosts}
+
+    # Without pacing, the stand-in refuses what goes over the limit: the probe on its own.
+    ctl.set_mailbox(mbx, messages_per_minute=LIMIT)
+    args = {"ports": [587], "ca_path": lab.ca, "retries": 0, "send": send,
+            "auth": {"username": mbx, "password": fresh_standins.password}}
+    proc = lab.ansible(["all", "--limit", ",".join(hosts), "-f", str(HOSTS), "-m", "mailops.smtp.probe",
+                        "-a", json.dumps(args), "-o"], tool="ansible")
+    out["unpaced"] = {"stdout": proc.stdout, "counters": ctl.counters()["mailboxes"][mbx.lower()]}
+
+    # The role, paced at the limit, from every host at once.
+    ctl.reset()
+    ctl.set_mailbox(mbx, messages_per_minute=LIMIT)
+    before = len(ctl.messages())
+    run = validate(scratch / "paced", "--limit", ",".join(hosts), "-f", str(HOSTS),
+                   extra_vars={"smtp_validate_auth_hosts": "all", "smtp_validate_auth_concurrency": 3,
+                               "smtp_validate_send": send, "smtp_validate_send_per_minute": LIMIT})
+    out["paced"] = {"run": run, "messages": ctl.messages()[before:],
+                    "counters": ctl.counters()["mailboxes"][mbx.lower()]}
+
+    # Check mode sends nothing, so it neither waits nor sends.
+    ctl.reset()
+    ctl.set_mailbox(mbx, messages_per_minute=LIMIT)
+    before = len(ctl.messages())
+    check = validate(scratch / "check", "--limit", ",".join(hosts), "--check",
+                     extra_vars={"smtp_validate_auth_hosts": "all", "smtp_validate_send": send,
+                                 "smtp_validate_send_per_minute": LIMIT})
+    out["check"] = {"run": check, "messages": ctl.messages()[before:]}
+    return out
+
+
+def test_unpaced_sends_over_the_limit_are_refused_with_microsofts_reply(paced):
+    counters = paced["unpaced"]["counters"]
+    assert counters["messages"] == LIMIT and counters["messages_refused_quota"] == HOSTS - LIMIT, counters
+    stdout = paced["unpaced"]["stdout"]
+    assert stdout.count("quota_exceeded") >= HOSTS - LIMIT, stdout[-3000:]
+    assert "SubmissionQuotaExceededException" in stdout
+
+
+def test_the_role_paces_its_test_messages_under_the_limit(paced):
+    run = paced["paced"]["run"]
+    assert run.rc == 0, run.explain()
+    assert paced["paced"]["counters"]["messages_refused_quota"] == 0
+    times = sorted(m["received_at"] for m in paced["paced"]["messages"] if m["envelope_from"])
+    assert len(times) == HOSTS, paced["paced"]["messages"]
+    # No 60 s window holds more than LIMIT messages.
+    for first, later in zip(times, times[LIMIT:]):
+        assert later - first >= 60.0, times
+    sent = {r["host"] for r in run.report["records"] for s in r["stages"] if s["name"] == "send" and s["ok"]}
+    assert sent == set(paced["hosts"])
+
+
+def test_check_mode_sends_nothing_and_does_not_wait(paced):
+    run = paced["check"]["run"]
+    assert run.rc == 0, run.explain()
+    assert paced["check"]["messages"] == []
