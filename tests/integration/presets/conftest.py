@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration._readers import build_go_ini_reader
 from tests.integration.configure.conftest import Configure
 
 REPO = Path(__file__).resolve().parents[3]
@@ -103,10 +104,6 @@ def host_read(lab, host: str, path: str) -> str:
     return lab.host_run(host, ["cat", path]).stdout
 
 
-def hexes(out: str) -> list[str]:
-    return [bytes.fromhex(line).decode("utf-8") for line in out.strip().splitlines()]
-
-
 def reloads(lab, host: str) -> list[str]:
     p = host_sh(lab, host, 'cat "$1" 2>/dev/null || true', RELOAD_LOG)
     return p.stdout.splitlines()
@@ -119,19 +116,11 @@ def postfix_reloads(lab, host: str) -> int:
 
 @pytest.fixture(scope="session")
 def go_ini_reader(tmp_path_factory) -> Path:
-    """Built once on the controller (GOPATH mode, Debian's go-ini); the hosts run the binary from /tmp."""
-    if not shutil.which("go") or not os.path.isdir("/usr/share/gocode/src/gopkg.in/ini.v1"):
-        pytest.fail("golang-go and golang-gopkg-ini.v1-dev are needed (tests/apt-packages.txt)")
-    d = tmp_path_factory.mktemp("goini")
-    shutil.copy(str(HERE / "ini_reader.go"), str(d / "ini_reader.go"))
-    cache = REPO / ".build" / "gocache"
-    cache.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOCACHE=str(cache),
-               GOFLAGS="", CGO_ENABLED="0")
-    subprocess.run(["go", "build", "-o", str(d / "ini_reader"), str(d / "ini_reader.go")], check=True,
-                   env=env, cwd=str(d), timeout=300, capture_output=True)
-    os.chmod(d, 0o755)
-    return d / "ini_reader"
+    """Built once on the controller; the hosts run the binary from /tmp."""
+    try:
+        return build_go_ini_reader(HERE / "ini_reader.go", tmp_path_factory.mktemp("goini"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,10 @@ import uuid
 import pytest
 from dotenv import dotenv_values
 
+from tests.integration._readers import hexes
 from tests.integration.configure.conftest import wait_for_message
 
-from .conftest import (CONFIGURE_DOC, HOST_PYTHON, RELOAD_LOG, doc_example, failures, hexes, host_read, host_sh, pick,
+from .conftest import (CONFIGURE_DOC, HOST_PYTHON, RELOAD_LOG, doc_example, failures, host_read, host_sh, pick,
                        postfix_reloads, reloads)
 
 SUBMISSION = "smtp.office365.com"

@@ -15,7 +15,9 @@ import pytest
 
 from tests.integration.configure.conftest import wait_for_message
 
-from .conftest import RELOAD_LOG, RETIREMENT_DOC, doc_example, failures, hexes, host_read, host_sh, pick
+from tests.integration._readers import hexes
+
+from .conftest import RELOAD_LOG, RETIREMENT_DOC, doc_example, failures, host_read, host_sh, pick
 
 SECRET = pick("a'\"'\"b")[0]
 GITLAB_LOG = "sh -c 'echo gitlab-ctl reconfigure >> %s'" % RELOAD_LOG

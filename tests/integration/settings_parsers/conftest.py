@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _settings_engine as engine
+from tests.integration._readers import build_go_ini_reader
 from tests.local_runner import run_local
 
 REPO = Path(__file__).resolve().parents[3]
@@ -65,23 +64,12 @@ def snapshot(d):
     return {p.name: p.read_bytes() for p in sorted(Path(d).iterdir()) if p.is_file()}
 
 
-def hexes(out):
-    return [bytes.fromhex(line).decode("utf-8") for line in out.strip().splitlines()]
-
-
 @pytest.fixture(scope="session")
 def go_reader(tmp_path_factory):
-    if not shutil.which("go") or not os.path.isdir("/usr/share/gocode/src/gopkg.in/ini.v1"):
-        pytest.fail("golang-go and golang-gopkg-ini.v1-dev are needed (tests/apt-packages.txt)")
-    d = tmp_path_factory.mktemp("goini")
-    shutil.copy(str(HERE / "reader.go"), str(d / "reader.go"))
-    cache = REPO / ".build" / "gocache"
-    cache.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOCACHE=str(cache),
-               GOFLAGS="", CGO_ENABLED="0")
-    subprocess.run(["go", "build", "-o", str(d / "reader"), str(d / "reader.go")], check=True, env=env,
-                   cwd=str(d), timeout=300)
-    return d / "reader"
+    try:
+        return build_go_ini_reader(HERE / "reader.go", tmp_path_factory.mktemp("goini"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ import subprocess
 import yaml
 from dotenv import dotenv_values
 
-from .conftest import CORPUS, USER, cred, hexes, write_corpus
+from tests.integration._readers import hexes
+
+from .conftest import CORPUS, USER, cred, write_corpus
 
 SMTP = {"host": "smtp.office365.com", "port": 587, "security": "starttls", "from_address": USER}
 LARAVEL_WORDS = ("true", "(true)", "false", "(false)", "empty", "(empty)", "null", "(null)")
