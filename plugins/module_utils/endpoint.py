@@ -27,6 +27,7 @@ MECHANISMS = ("auto", "login", "plain", "xoauth2")
 MAX_RETRIES = 5
 MAX_PORTS = 32
 _PORT_KEYS = ("port", "security", "expect", "connect_timeout")
+ENDPOINT_KEYS = ("profile", "host", "ports")
 _FORBIDDEN = ("\r", "\n", "\x00")
 # RFC 5321 caps a command line at 512 octets and RFC 4954 an AUTH line at 12288: longer
 # values can never work, so they are refused before any connection is made.
@@ -249,12 +250,39 @@ def _default(value, default):
     return default if value is None else value
 
 
+def _spread_endpoint(params):
+    """params with the endpoint option, the shape the roles take, spread into profile, host and ports.
+
+    The module refuses endpoint together with profile; host and ports are checked here.
+    """
+    endpoint = params.get("endpoint")
+    if endpoint is None:
+        return params
+    if isinstance(endpoint, str):
+        endpoint = {"profile": endpoint}
+    if not isinstance(endpoint, dict):
+        raise EndpointError("endpoint must be a profile name or a dict with the keys %s; got a %s"
+                            % (", ".join(ENDPOINT_KEYS), type(endpoint).__name__))
+    unknown = sorted(str(key) for key in set(endpoint) - set(ENDPOINT_KEYS))
+    if unknown:
+        raise EndpointError("endpoint: unknown key(s) %s; it takes %s" % (", ".join(unknown), ", ".join(ENDPOINT_KEYS)))
+    if params.get("host") or params.get("ports"):
+        raise EndpointError("give either endpoint or host and ports, not both")
+    profile = endpoint.get("profile", "m365")
+    if not profile or not isinstance(profile, str):
+        raise EndpointError("endpoint: profile must be a profile name (%s); got %r" % (", ".join(PROFILE_NAMES), profile))
+    spread = dict(params)
+    spread.update(profile=profile, host=endpoint.get("host"), ports=endpoint.get("ports"))
+    return spread
+
+
 def build_plan(params):
     """Check the module's parameters and return the probe plan (a dict).
 
     params is the module's params dict (or the same shape from a test).
     Raises EndpointError with a message for the user.
     """
+    params = _spread_endpoint(params)
     profile_name = params.get("profile") or "m365"
     try:
         profile = get_profile(profile_name)

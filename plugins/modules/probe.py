@@ -45,6 +45,13 @@ options:
   host:
     description: The SMTP server. Defaults to the profile's host.
     type: str
+  endpoint:
+    description:
+      - The endpoint in the shape the roles take it (C(mailops_smtp_endpoint)), so that a play can pass that
+        variable as it is. A profile name, or a dict with the keys C(profile) (default V(m365)), C(host) and C(ports),
+        which mean what O(profile), O(host) and O(ports) mean.
+      - Mutually exclusive with O(profile), O(host) and O(ports).
+    type: raw
   ports:
     description:
       - Ports to probe, as integers or as dicts with the keys C(port), C(security), C(expect) (V(open) or
@@ -183,6 +190,13 @@ EXAMPLES = r"""
   register: smtp_path
   failed_when: false
 
+- name: The endpoint the roles use, as it is set for the play
+  mailops.smtp.probe:
+    endpoint: "{{ mailops_smtp_endpoint | default('m365') }}"
+    check_oauth_endpoint: true
+  register: smtp_path
+  failed_when: false
+
 - name: Check the credential too, with OAuth
   mailops.smtp.probe:
     profile: m365
@@ -292,6 +306,7 @@ def argument_spec():
         profile=dict(type="str", default="m365",
                      choices=["m365", "m365_gcc_high", "m365_dod", "m365_china", "m365_connector", "custom"]),
         host=dict(type="str"),
+        endpoint=dict(type="raw"),
         ports=dict(type="list", elements="raw"),
         security=dict(type="raw", default="auto"),
         require=dict(type="raw", default="any"),
@@ -324,7 +339,8 @@ def argument_spec():
 
 
 def run_module():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[["endpoint", "profile"], ["endpoint", "host"], ["endpoint", "ports"]])
     try:
         plan = build_plan(module.params)
         result = run_probe(plan, check_mode=module.check_mode)

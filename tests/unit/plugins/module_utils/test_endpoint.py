@@ -80,11 +80,39 @@ def test_stop_after_auto_follows_auth_and_send():
     ({"client_key": "/k.pem"}, "client_key needs client_cert"),
     ({"profile": "custom", "host": "h", "check_oauth_endpoint": True}, "no OAuth token authority"),
     ({"profile": "custom", "host": "h", "security": "none", "auth": AUTH}, "auth needs TLS"),
+    ({"endpoint": ["m365"]}, "endpoint must be a profile name or a dict"),
+    ({"endpoint": {"profile": "m365", "port": 587}}, "endpoint: unknown key(s) port"),
+    ({"endpoint": {"profile": ""}}, "endpoint: profile must be a profile name"),
+    ({"endpoint": ""}, "endpoint: profile must be a profile name"),
+    ({"endpoint": "gmail"}, "unknown profile"),
+    ({"endpoint": "m365", "host": "smtp.example.com"}, "either endpoint or host and ports"),
+    ({"endpoint": {"profile": "custom", "host": "h"}, "ports": [25]}, "either endpoint or host and ports"),
+    ({"endpoint": "custom"}, "give host"),
+    ({"endpoint": {"profile": "custom", "host": "h"}, "check_oauth_endpoint": True}, "no OAuth token authority"),
+    ({"endpoint": {"profile": "m365_connector", "host": "contoso-com.mail.protection.outlook.com"},
+      "check_oauth_endpoint": True}, "no OAuth token authority"),
 ])
 def test_bad_input_is_rejected_with_a_clear_message(params, fragment):
     with pytest.raises(EndpointError) as err:
         build_plan(params)
     assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("endpoint,separate", [
+    ("m365_gcc_high", {"profile": "m365_gcc_high"}),
+    ({"ports": [587]}, {"profile": "m365", "ports": [587]}),
+    ({"profile": "custom", "host": "relay.example.com", "ports": [{"port": 2525, "security": "tls"}]},
+     {"profile": "custom", "host": "relay.example.com", "ports": [{"port": 2525, "security": "tls"}]}),
+])
+def test_endpoint_is_the_same_plan_as_profile_host_and_ports(endpoint, separate):
+    # The module fills in profile's default (m365) before build_plan sees it; endpoint still wins.
+    assert build_plan({"endpoint": endpoint, "profile": "m365"}) == build_plan(separate)
+
+
+def test_endpoint_profile_gives_the_token_authority():
+    got = build_plan({"endpoint": {"profile": "m365_gcc_high"}, "profile": "m365", "check_oauth_endpoint": True})
+    assert got["oauth_authority"] == build_plan({"profile": "m365_gcc_high", "check_oauth_endpoint": True})["oauth_authority"]
+    assert got["oauth_authority"] != build_plan({"profile": "m365", "check_oauth_endpoint": True})["oauth_authority"]
 
 
 def test_password_never_appears_in_errors():

@@ -73,6 +73,9 @@ def silent_listener():
     ({"send": {"from": "a@b.c", "to": ["o@contoso.com\r\nDATA"]},
       "auth": {"username": "u@contoso.com", "password": SECRET}}, "send.to must not contain"),
     ({"profile": "m365_connector"}, "needs host"),
+    ({"endpoint": "m365", "profile": "m365_dod"}, "mutually exclusive: endpoint|profile"),
+    ({"endpoint": {"profile": "custom", "host": "127.0.0.1"}, "ports": [25]}, "mutually exclusive: endpoint|ports"),
+    ({"endpoint": {"profile": "m365", "tls": True}}, "endpoint: unknown key(s) tls"),
 ])
 def test_bad_input_fails_cleanly(run, args, fragment):
     out = run(args)
@@ -96,6 +99,13 @@ def test_refused_port_fails_with_the_full_result(run):
     assert set(port_res["diagnosis"]) == {"code", "title", "cause", "fix", "reference"}
     assert set(port_res["stages"][0]) == {"name", "ok", "ms", "detail"}
     assert isinstance(res["elapsed_ms"], float)
+
+
+def test_endpoint_in_the_roles_shape_probes_its_host_and_ports(run, silent_listener):
+    out = run({"endpoint": {"profile": "custom", "host": "127.0.0.1", "ports": [silent_listener]},
+               "stop_after": "connect", "helo": "probe.test"})
+    assert out.failed is False and out.result["ok"] is True
+    assert list(out.result["ports"]) == [str(silent_listener)]
 
 
 def test_connect_only_probe_succeeds_in_check_mode(run, silent_listener):
