@@ -177,6 +177,9 @@ options:
 notes:
   - C(changed) is always false.
   - Name resolution runs under O(timeout), since the resolver has no timeout of its own.
+  - The system's trust store is read from its hashed certificate directory where that directory holds the CA
+    bundle too (Debian, Ubuntu, Alpine), since OpenSSL then reads only the certificates a chain needs; elsewhere,
+    and when E(SSL_CERT_FILE) or E(SSL_CERT_DIR) is set, the whole bundle is loaded.
 seealso:
   - name: Authenticated client SMTP submission in Exchange Online
     description: Enabling and disabling SMTP AUTH per organisation and mailbox.

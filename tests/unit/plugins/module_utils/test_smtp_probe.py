@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import os
 import socket
 import ssl
 import threading
@@ -564,6 +565,65 @@ def test_context_verifies_and_lowers_security_level_only_below_1_2(pki):
     with pytest.raises(smtp_client.ProbeInputError) as err:
         smtp_client.build_context("1.2", True, "/nonexistent/ca.pem")
     assert "ca_path /nonexistent/ca.pem" in str(err.value)
+
+
+# -- the system trust store ------------------------------------------------------
+
+def _system_paths(monkeypatch, capath, cafile):
+    """Make the probe see capath and cafile as OpenSSL's defaults, with SSL_CERT_* unset."""
+    paths = ssl.DefaultVerifyPaths(cafile, capath, "SSL_CERT_FILE", cafile, "SSL_CERT_DIR", capath)
+    monkeypatch.setattr(smtp_client.ssl, "get_default_verify_paths", lambda: paths)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+
+def _hashed_dir(tmp_path, ca_pem, bundle_inside=True):
+    """A directory laid out as update-ca-certificates leaves /etc/ssl/certs: hash links and the bundle."""
+    import shutil
+    import subprocess
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copy(ca_pem, certs / "lab-ca.pem")
+    subject_hash = subprocess.run(["openssl", "x509", "-noout", "-subject_hash", "-in", ca_pem],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+    (certs / (subject_hash + ".0")).symlink_to("lab-ca.pem")
+    bundle = (certs if bundle_inside else tmp_path) / "ca-certificates.crt"
+    bundle.write_bytes(open(ca_pem, "rb").read())
+    return str(certs), str(bundle)
+
+
+def test_system_trust_is_read_lazily_from_a_hashed_directory(pki, servers, monkeypatch, tmp_path):
+    capath, cafile = _hashed_dir(tmp_path, pki["ca"])
+    _system_paths(monkeypatch, capath, cafile)
+    assert smtp_client.system_ca_dir() == capath
+    eager = []
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", lambda self, purpose=None: eager.append(purpose))
+    # No ca_path: the test CA is trusted only as a system CA, found by its hash link.
+    ok = probe(pki, [servers(cert="good").port], ca_path=None)
+    assert ok["ok"] is True and eager == []
+    port = next(iter(ok["ports"].values()))
+    assert port["tls"]["cert"]["chain_trusted"] is True
+    bad = probe(pki, [servers(cert="untrusted").port], ca_path=None)
+    assert code_of(next(iter(bad["ports"].values()))) == "cert_untrusted"
+
+
+@pytest.mark.parametrize("case", ["bundle_elsewhere", "no_hash_links", "env_file", "env_dir", "no_dir"])
+def test_system_trust_falls_back_to_the_bundle(pki, servers, monkeypatch, tmp_path, case):
+    capath, cafile = _hashed_dir(tmp_path, pki["ca"], bundle_inside=case != "bundle_elsewhere")
+    if case == "no_hash_links":
+        for link in os.listdir(capath):
+            if link.endswith(".0"):
+                os.unlink(os.path.join(capath, link))
+    _system_paths(monkeypatch, None if case == "no_dir" else capath, cafile)
+    if case == "env_file":
+        monkeypatch.setenv("SSL_CERT_FILE", cafile)
+    if case == "env_dir":
+        monkeypatch.setenv("SSL_CERT_DIR", capath)
+    assert smtp_client.system_ca_dir() is None
+    eager = []
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", lambda self, purpose=None: eager.append(purpose))
+    smtp_client.build_context("1.2", True, pki["ca"])
+    assert eager == [ssl.Purpose.SERVER_AUTH]
 
 
 def test_oauth_endpoint_check_reports_refused(monkeypatch):
