@@ -121,7 +121,7 @@ def from_hostvars(args, task_vars):
     apps_var = args.get("apps_var")
     connector_var = args.get("connector_var")
     results, apps = {}, ({} if apps_var else None)
-    connector = {} if connector_var else None
+    connector = {}
     for host in args["hosts"]:
         host = to_text(host)
         hv = hostvars[host] if host in hostvars else {}
@@ -133,12 +133,14 @@ def from_hostvars(args, task_vars):
         results[host] = res
         if apps_var:
             apps[host] = hv.get(apps_var)
-        if connector_var:
-            conn = hv.get(connector_var)
-            # A host that did not check the path (skipped, or gone) is "not checked", not "not reachable".
-            if isinstance(conn, dict) and not conn.get("skipped"):
-                connector[host] = conn
-    return results, apps, connector
+        # A probe that checked the connector path itself carries it; an earlier run's separate
+        # result, left in a variable, is not this run's unless connector_var names it.
+        conn = hv.get(connector_var) if connector_var else (res.get("connector") if isinstance(res, dict) else None)
+        # A host that did not check the path (skipped, or gone) is "not checked", not "not reachable".
+        if isinstance(conn, dict) and not conn.get("skipped"):
+            connector[host] = conn
+    # No host checked it: the report says "not checked" rather than "not reachable".
+    return results, apps, (connector if connector or connector_var else None)
 
 
 class ActionModule(ActionBase):

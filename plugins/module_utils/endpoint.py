@@ -336,6 +336,21 @@ def build_plan(params):
             raise EndpointError("check_oauth_endpoint: profile %s has no OAuth token authority; use one of the "
                                 "m365 profiles or set check_oauth_endpoint: false" % profile_name)
 
+    connector = None
+    if params.get("connector_host"):
+        if profile_name == "m365_connector":
+            raise EndpointError("connector_host: the profile is m365_connector already; give the MX host as host")
+        try:
+            # Port 25 to the MX host, with the same TLS settings and timeouts: a connector
+            # recognises a host by its address or certificate, never by a login.
+            connector = build_plan({
+                "profile": "m365_connector", "host": params["connector_host"], "timeout": timeout,
+                "connect_timeout": connect_timeout, "retries": retries, "min_tls_version": min_tls,
+                "validate_certs": params.get("validate_certs", True), "ca_path": params.get("ca_path"),
+                "client_cert": params.get("client_cert"), "client_key": client_key, "helo": helo})
+        except EndpointError as exc:
+            raise EndpointError("connector_host: %s" % exc)
+
     return {
         "profile": profile_name,
         "host": _host(params.get("host"), profile_name, profile),
@@ -354,4 +369,5 @@ def build_plan(params):
         "send": send,
         "stop_after": stop_after,
         "oauth_authority": oauth_authority,
+        "connector": connector,
     }

@@ -616,6 +616,20 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0):
         oauth_thread.daemon = True
         oauth_thread.start()
 
+    connector_box = {}
+    connector_thread = None
+    if plan.get("connector"):
+        # The connector path is a second probe of its own (port 25 to the MX host), run
+        # alongside: one module run per host checks both ways out.
+        def connector_work():
+            try:
+                connector_box["result"] = run_probe(plan["connector"], check_mode, sleep, backoff_base)
+            except (OSError, ValueError) as exc:
+                connector_box["error"] = _error_text(exc)
+        connector_thread = threading.Thread(target=connector_work, name="connector")
+        connector_thread.daemon = True
+        connector_thread.start()
+
     dns_start = time.monotonic()
     host = plan["host"]
     try:
@@ -668,6 +682,12 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0):
     if plan.get("oauth_authority"):
         result["oauth_endpoint"] = oauth_box.get("result") or {
             "ok": False, "ms": _ms(start), "diagnosis": diagnosis("tcp_timeout")}
+    if connector_thread is not None:
+        connector_thread.join(max(0.0, deadline - time.monotonic()))
+        result["connector"] = connector_box.get("result") or {
+            "ok": False, "elapsed_ms": _ms(start), "ports": {},
+            "summary": "the connector check %s" % (
+                "failed: %s" % connector_box["error"] if "error" in connector_box else "did not finish in time")}
     return scrub.walk(result)
 
 

@@ -106,6 +106,8 @@ options:
     description:
       - With O(hosts), the name of the host variable that holds the probe result of the connector path, as
         O(connector) does. Hosts without it (or with a skipped result) are reported as not checked.
+      - Without it, a probe result that checked the path itself (the C(connector) of a M(mailops.smtp.probe) run
+        with O(mailops.smtp.probe#module:connector_host)) gives it.
     type: str
 attributes:
   action:

@@ -174,6 +174,14 @@ options:
     description: Also check TCP and TLS to the profile's token authority on 443 (is this host ready for XOAUTH2).
     type: bool
     default: false
+  connector_host:
+    description:
+      - Also check the connector path from this host, in the same run and alongside the ports, without a login.
+        That is port 25 to this host, the tenant's MX host C(<tenant>.mail.protection.outlook.com), as the
+        V(m365_connector) profile checks it, with the same TLS settings and timeouts.
+      - The result is RV(connector); it does not change RV(ok), since the connector is the way out for a host
+        that cannot use the endpoint, not a requirement.
+    type: str
 notes:
   - C(changed) is always false.
   - Name resolution runs under O(timeout), since the resolver has no timeout of its own.
@@ -227,6 +235,14 @@ EXAMPLES = r"""
     security: {587: starttls, 465: tls}
     require: all
 
+- name: Can this host submit mail, and is the connector path open as the way out?
+  mailops.smtp.probe:
+    profile: m365
+    check_oauth_endpoint: true
+    connector_host: contoso-com.mail.protection.outlook.com
+  register: smtp_path
+  failed_when: false
+
 - name: Connector relay with a client certificate
   mailops.smtp.probe:
     profile: m365_connector
@@ -256,6 +272,12 @@ oauth_endpoint:
   returned: when O(check_oauth_endpoint) is true
   type: dict
   sample: {"ok": true, "ms": 85.2, "diagnosis": null}
+connector:
+  description:
+    - The connector path, shaped as a result of its own (C(ok), C(summary), C(elapsed_ms), C(ports) with port 25).
+  returned: when O(connector_host) is set
+  type: dict
+  sample: {"ok": true, "summary": "25 ok (STARTTLS TLSv1.3)", "elapsed_ms": 120.5, "ports": {"25": {"ok": true}}}
 ports:
   description:
     - One entry per port, keyed by the port number as a string.
@@ -338,6 +360,7 @@ def argument_spec():
         send_per_minute=dict(type="int"),
         stop_after=dict(type="str", default="auto", choices=["auto", "connect", "tls", "ehlo", "auth", "send"]),
         check_oauth_endpoint=dict(type="bool", default=False),
+        connector_host=dict(type="str"),
     )
 
 

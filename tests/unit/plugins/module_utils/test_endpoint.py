@@ -80,6 +80,9 @@ def test_stop_after_auto_follows_auth_and_send():
     ({"client_key": "/k.pem"}, "client_key needs client_cert"),
     ({"profile": "custom", "host": "h", "check_oauth_endpoint": True}, "no OAuth token authority"),
     ({"profile": "custom", "host": "h", "security": "none", "auth": AUTH}, "auth needs TLS"),
+    ({"connector_host": "bad host"}, "connector_host: host 'bad host' is not a host name"),
+    ({"profile": "m365_connector", "host": "contoso-com.mail.protection.outlook.com",
+      "connector_host": "contoso-com.mail.protection.outlook.com"}, "m365_connector already"),
     ({"endpoint": ["m365"]}, "endpoint must be a profile name or a dict"),
     ({"endpoint": {"profile": "m365", "port": 587}}, "endpoint: unknown key(s) port"),
     ({"endpoint": {"profile": ""}}, "endpoint: profile must be a profile name"),
@@ -107,6 +110,19 @@ def test_bad_input_is_rejected_with_a_clear_message(params, fragment):
 def test_endpoint_is_the_same_plan_as_profile_host_and_ports(endpoint, separate):
     # The module fills in profile's default (m365) before build_plan sees it; endpoint still wins.
     assert build_plan({"endpoint": endpoint, "profile": "m365"}) == build_plan(separate)
+
+
+def test_connector_host_is_a_plan_of_its_own_with_the_same_tls_settings():
+    p = plan(profile="m365", connector_host="contoso-com.mail.protection.outlook.com", ca_path="/ca.pem",
+             timeout=7, retries=1, check_oauth_endpoint=True, auth=AUTH)
+    conn = p["connector"]
+    assert conn["profile"] == "m365_connector" and conn["host"] == "contoso-com.mail.protection.outlook.com"
+    assert [x["port"] for x in conn["ports"]] == [25]
+    assert (conn["ca_path"], conn["timeout"], conn["retries"]) == ("/ca.pem", 7.0, 1)
+    # Never a login, a message or a token endpoint check on the connector path.
+    assert conn["auth"] is None and conn["send"] is None and conn["oauth_authority"] is None
+    assert conn["stop_after"] == "ehlo" and conn["connector"] is None
+    assert plan(profile="m365")["connector"] is None
 
 
 def test_endpoint_profile_gives_the_token_authority():

@@ -567,6 +567,25 @@ def test_context_verifies_and_lowers_security_level_only_below_1_2(pki):
     assert "ca_path /nonexistent/ca.pem" in str(err.value)
 
 
+def test_connector_path_is_checked_alongside_and_does_not_change_ok(pki, servers):
+    main, relay = servers(), servers()
+    plan = build_plan({"profile": "custom", "host": "127.0.0.1", "ports": [main.port], "ca_path": pki["ca"],
+                       "helo": "probe.test", "timeout": 2, "connect_timeout": 2, "retries": 0,
+                       "connector_host": "127.0.0.1"})
+    plan["connector"]["ports"][0]["port"] = relay.port  # the lab's port 25 is a loopback port here
+    res = smtp_probe.run_probe(plan, sleep=lambda s: None, backoff_base=0.01)
+    assert res["ok"] is True and res["connector"]["ok"] is True
+    assert list(res["connector"]["ports"]) == [str(relay.port)] and relay.auth_attempts == 0
+    assert res["connector"]["summary"].startswith("%d ok (STARTTLS" % relay.port)
+
+    plan["connector"]["ports"][0]["port"] = closed = relay.port
+    relay.close()
+    res = smtp_probe.run_probe(plan, sleep=lambda s: None, backoff_base=0.01)
+    assert res["ok"] is True, "a closed connector path is reported, not a failure of the endpoint"
+    assert res["connector"]["ok"] is False
+    assert code_of(res["connector"]["ports"][str(closed)]) == "tcp_refused"
+
+
 # -- the system trust store ------------------------------------------------------
 
 def _system_paths(monkeypatch, capath, cafile):

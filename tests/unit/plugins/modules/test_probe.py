@@ -140,5 +140,5 @@ def test_documentation_matches_the_argument_spec():
     for sub in ("auth", "send"):
         assert set(doc["options"][sub]["suboptions"]) == set(spec[sub]["options"])
     returned = yaml.safe_load(probe.RETURN)
-    assert set(returned) == {"ok", "summary", "elapsed_ms", "oauth_endpoint", "ports"}
+    assert set(returned) == {"ok", "summary", "elapsed_ms", "oauth_endpoint", "connector", "ports"}
     assert all("sample" in v for v in returned.values())

@@ -209,7 +209,7 @@ def test_results_from_hostvars_marks_hosts_that_left_the_play_unreachable():
     assert results["skipped"] is None
     assert results["gone"]["unreachable"] is True
     assert apps == {"up": [{"preset": "msmtp"}], "skipped": None, "gone": None}
-    assert connector is None, "no connector_var: no connector results"
+    assert connector is None, "no host checked the connector path: no connector results"
 
 
 def test_connector_results_from_hostvars_leave_skipped_and_missing_hosts_not_checked():
@@ -222,6 +222,20 @@ def test_connector_results_from_hostvars_leave_skipped_and_missing_hosts_not_che
                               "d": {"res": probe}}}
     _results, _apps, connector = fleet_report.from_hostvars(
         {"hosts": ["a", "b", "c", "d"], "result_var": "res", "connector_var": "conn"}, task_vars)
+    assert connector == {"a": reach, "b": blocked}
+
+
+def test_connector_results_carried_by_the_probe_results():
+    reach = {"ok": True, "summary": "25 ok", "ports": {"25": {"ok": True}}}
+    blocked = {"ok": False, "summary": "25 failed at connect: tcp_refused", "ports": {"25": {"ok": False}}}
+    task_vars = {"ansible_play_hosts": ["a", "b", "c"],
+                 "hostvars": {"a": {"res": {"ok": True, "ports": {}, "connector": reach}},
+                              "b": {"res": {"ok": True, "ports": {}, "connector": blocked}},
+                              "c": {"res": {"ok": True, "ports": {}}},
+                              # A separate result an earlier run left is not read without connector_var.
+                              "d": {"res": {"ok": True, "ports": {}}, "conn": reach}}}
+    _results, _apps, connector = fleet_report.from_hostvars(
+        {"hosts": ["a", "b", "c", "d"], "result_var": "res"}, task_vars)
     assert connector == {"a": reach, "b": blocked}
 
 
