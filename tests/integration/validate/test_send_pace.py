@@ -26,8 +26,11 @@ def paced(lab, validate, vault_vars, fresh_standins, tmp_path_factory):
     scratch = tmp_path_factory.mktemp("validate-pace")
     out = {"hosts": hosts}
 
-    # Without pacing, the stand-in refuses what goes over the limit: the probe on its own.
+    # Without pacing, the stand-in refuses what goes over the limit: the probe on its own. Five
+    # logins at once would also meet the 3-connection limit (432 4.3.2) whenever they happen to
+    # overlap, which is not what this part checks, so that limit is off for it.
     ctl.set_mailbox(mbx, messages_per_minute=LIMIT)
+    ctl.set_concurrency_limit(None)
     args = {"ports": [587], "ca_path": lab.ca, "retries": 0, "send": send,
             "auth": {"username": mbx, "password": fresh_standins.password}}
     proc = lab.ansible(["all", "--limit", ",".join(hosts), "-f", str(HOSTS), "-m", "mailops.smtp.probe",
@@ -57,6 +60,7 @@ def paced(lab, validate, vault_vars, fresh_standins, tmp_path_factory):
 
 def test_unpaced_sends_over_the_limit_are_refused_with_microsofts_reply(paced):
     counters = paced["unpaced"]["counters"]
+    assert counters["auth_ok"] == HOSTS and counters["auth_rejected_concurrency"] == 0, counters
     assert counters["messages"] == LIMIT and counters["messages_refused_quota"] == HOSTS - LIMIT, counters
     stdout = paced["unpaced"]["stdout"]
     assert stdout.count("quota_exceeded") >= HOSTS - LIMIT, stdout[-3000:]
