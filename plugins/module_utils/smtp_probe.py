@@ -578,22 +578,26 @@ def _overall_ok(plan, ports):
     return all(ports[str(p)]["ok"] for p in require)
 
 
-def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0):
+def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0, contexts=None, helo=None):
     """Probe every port of the plan concurrently; return the module's result (without changed).
+
+    contexts (verifying, not verifying) and helo: a caller's, to reuse; the connector path takes
+    the main plan's, whose TLS settings it shares, rather than load the trust store and look up
+    this host's name again.
 
     Raises smtp_client.ProbeInputError when a local file (ca_path, client_cert)
     cannot be used.
     """
     start = time.monotonic()
     timeout = plan["timeout"]
-    contexts = (
+    contexts = contexts or (
         build_context(plan["min_tls_version"], plan["validate_certs"], plan["ca_path"],
                       plan["client_cert"], plan["client_key"]),
         build_context(plan["min_tls_version"], plan["validate_certs"], plan["ca_path"],
                       plan["client_cert"], plan["client_key"], verify=False),
     )
     scrub = Scrubber(secrets_of(plan["auth"]))
-    helo = plan["helo"] or local_fqdn(min(timeout, 3))
+    helo = plan["helo"] or helo or local_fqdn(min(timeout, 3))
     specs = plan["ports"]
     # Worst case of one port: every stage times out on every attempt, plus backoff.
     per_attempt = max(s["connect_timeout"] for s in specs) * 2 + timeout * 12
@@ -623,7 +627,8 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0):
         # alongside: one module run per host checks both ways out.
         def connector_work():
             try:
-                connector_box["result"] = run_probe(plan["connector"], check_mode, sleep, backoff_base)
+                connector_box["result"] = run_probe(plan["connector"], check_mode, sleep, backoff_base,
+                                                    contexts=contexts, helo=helo)
             except (OSError, ValueError) as exc:
                 connector_box["error"] = _error_text(exc)
         connector_thread = threading.Thread(target=connector_work, name="connector")

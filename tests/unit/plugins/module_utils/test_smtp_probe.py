@@ -586,6 +586,28 @@ def test_connector_path_is_checked_alongside_and_does_not_change_ok(pki, servers
     assert code_of(res["connector"]["ports"][str(closed)]) == "tcp_refused"
 
 
+def test_connector_path_shares_the_tls_contexts_and_the_host_name(pki, servers, monkeypatch):
+    calls = {"context": 0, "fqdn": 0}
+    real_context = smtp_probe.build_context
+
+    def counted_context(*args, **kwargs):
+        calls["context"] += 1
+        return real_context(*args, **kwargs)
+
+    def counted_fqdn(timeout):
+        calls["fqdn"] += 1
+        return "probe.test"
+    monkeypatch.setattr(smtp_probe, "build_context", counted_context)
+    monkeypatch.setattr(smtp_probe, "local_fqdn", counted_fqdn)
+    main, relay = servers(), servers()
+    plan = build_plan({"profile": "custom", "host": "127.0.0.1", "ports": [main.port], "ca_path": pki["ca"],
+                       "timeout": 2, "connect_timeout": 2, "retries": 0, "connector_host": "127.0.0.1"})
+    plan["connector"]["ports"][0]["port"] = relay.port
+    res = smtp_probe.run_probe(plan, sleep=lambda s: None, backoff_base=0.01)
+    assert res["ok"] is True and res["connector"]["ok"] is True
+    assert calls == {"context": 2, "fqdn": 1}
+
+
 # -- the system trust store ------------------------------------------------------
 
 def _system_paths(monkeypatch, capath, cafile):
