@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tests.lab.core import OVERLAID
+
 CONNECT = """
 import socket, sys, time, json
 t = time.monotonic()
@@ -91,18 +93,19 @@ def test_netem_latency_is_measurable_and_aimed(lab, knobs):
             s.close()
 
 
-def test_hosts_have_private_etc_and_var(lab):
+@pytest.mark.parametrize("top", OVERLAID)
+def test_hosts_have_private_overlaid_trees(lab, top):
     marker = f"mailops-lab-{time.time_ns()}"
-    lab.host_run("host1", ["sh", "-c", f"echo {marker} > /etc/mailops-lab-marker; echo {marker} > /var/mailops-lab-marker"])
+    path = f"/{top}/mailops-lab-marker"
+    lab.host_run("host1", ["sh", "-c", f"echo {marker} > {path}"])
     try:
-        for path in ("/etc/mailops-lab-marker", "/var/mailops-lab-marker"):
-            assert lab.host_run("host1", ["cat", path]).stdout.strip() == marker
-            assert lab.host_run("host2", ["cat", path], check=False).returncode != 0
-            with pytest.raises(FileNotFoundError):
-                open(path)
+        assert lab.host_run("host1", ["cat", path]).stdout.strip() == marker
+        assert lab.host_run("host2", ["cat", path], check=False).returncode != 0
+        with pytest.raises(FileNotFoundError):
+            open(path)
         assert lab.host_run("host2", ["hostname"]).stdout.strip() == "host2"
     finally:
-        lab.host_run("host1", ["rm", "-f", "/etc/mailops-lab-marker", "/var/mailops-lab-marker"])
+        lab.host_run("host1", ["rm", "-f", path])
 
 
 def test_removed_name_fails_on_that_host_only(lab, knobs):

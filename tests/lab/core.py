@@ -3,7 +3,7 @@
 Layout (see docs/lab.md): a bridge in the root namespace with no address; a
 controller namespace (stand-ins, OpenBao, ansible-playbook, the integration
 tests) and one namespace per fleet host, each holding its own sshd in a private
-mount and UTS namespace with overlays over /etc, /var, /opt, /srv and /root.
+mount and UTS namespace with overlays over /etc, /var, /opt, /srv, /root and /usr/local.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from .sysutil import (LabError, in_ns, kill_pids, link_names, netns_list, netns_
                       wait_for)
 
 REPO = Path(__file__).resolve().parents[2]
-OVERLAID = ("etc", "var", "opt", "srv", "root")
+# usr/local too: the refresher (smtp_configure_refresher_dir) installs under it, and
+# without its own layer every lab host, and every lab on the machine, shared one copy.
+OVERLAID = ("etc", "var", "opt", "srv", "root", "usr/local")
 SYSTEM_PYTHON = "/usr/bin/python3"
 PYENV = Path("/root/.pyenv/versions")
 
