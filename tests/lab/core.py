@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 # usr/local too: the refresher (smtp_configure_refresher_dir) installs under it, and
 # without its own layer every lab host, and every lab on the machine, shared one copy.
 OVERLAID = ("etc", "var", "opt", "srv", "root", "usr/local")
+LAYERS_ROOT = Path("/run/mailops-lab")
 SYSTEM_PYTHON = "/usr/bin/python3"
 PYENV = Path("/root/.pyenv/versions")
 
@@ -47,11 +48,25 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
+def upper_layer(prefix: str, host: str, path: str) -> Path:
+    """Where a host's writes under an overlaid `path` land: its overlay's upper layer.
+
+    Everything a host creates, changes or deletes (a whiteout) there is in that layer,
+    and nothing else is, so a test can see what a run changed without reading the
+    machine's own, possibly huge, lower trees.
+    """
+    tops = sorted(OVERLAID, key=len, reverse=True)
+    top = next((t for t in tops if path == "/" + t or path.startswith("/" + t + "/")), None)
+    if top is None:
+        raise ValueError(f"{path} is not under an overlaid tree ({', '.join(OVERLAID)})")
+    return LAYERS_ROOT / prefix / host / "upper" / path.lstrip("/")
+
+
 class Lab:
     def __init__(self, state_dir: Path | None = None):
         self.ident: Identity = naming.identity_for(Path(state_dir or REPO / ".lab"))
         self.dir = self.ident.state_dir
-        self.layers_dir = Path("/run/mailops-lab") / self.ident.prefix
+        self.layers_dir = LAYERS_ROOT / self.ident.prefix
 
     # ---------------------------------------------------------------- state
     @property

@@ -10,21 +10,26 @@ ansible_failed_result (roles), all of them dumped to a JSON file on the controll
   literal    the same Jinja password, preflight off, written by smtp_configure on host2;
   validate   the smtp_validate role with bad variables on host3.
 Every case must fail with its own specific message, no secret may show in any output, and no
-file on any host may change (checksums of /etc, /opt, /srv and the collection's own dirs),
-except the file (and its drift marker) the literal run is meant to write. That file must hold the expression
-as written, never the output of `id`.
+file on any host may change (checksums of what each host wrote under /etc, /opt, /srv and the
+collection's own dirs, read from its overlays' upper layers), except the file (and its drift
+marker) the literal run is meant to write. That file must hold the expression as written, never
+the output of `id`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.lab.core import upper_layer
 
 JINJA = "{{ lookup('pipe','id') }}"
 ID_OUTPUT = "uid=0(root)"
@@ -36,31 +41,37 @@ PLUGIN_HOST, CONFIGURE_HOST, LITERAL_HOST, VALIDATE_HOST = "host1", "host1", "ho
 # local temporary directories of every ansible-playbook on the machine.
 ROOTS = ["/etc", "/opt", "/srv", "/var/lib/mailops-smtp", "/usr/local/lib/mailops-smtp"]
 
-# sha256, mode and owner of every regular file and directory under ROOTS, on one host.
-CHECKSUMS = r"""
-import hashlib, json, os, sys
-out = {}
-for root in sys.argv[1:]:
-    for top, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in dirs + sorted(files):
-            p = os.path.join(top, name)
-            try:
-                st = os.lstat(p)
-                if os.path.isdir(p) and not os.path.islink(p):
-                    out[p] = ("dir", oct(st.st_mode), st.st_uid, st.st_gid)
-                elif os.path.isfile(p) and not os.path.islink(p):
-                    with open(p, "rb") as fh:
-                        out[p] = [hashlib.sha256(fh.read()).hexdigest(), oct(st.st_mode), st.st_uid, st.st_gid]
-            except OSError as exc:
-                out[p] = ["unreadable", exc.__class__.__name__]
-print(json.dumps(out))
-"""
+def _entry(p: str, st: os.stat_result) -> list:
+    if stat.S_ISDIR(st.st_mode):
+        return ["dir", oct(st.st_mode), st.st_uid, st.st_gid]
+    if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+        return ["deleted"]  # an overlay whiteout: the host removed the file
+    if stat.S_ISREG(st.st_mode):
+        with open(p, "rb") as fh:
+            return [hashlib.sha256(fh.read()).hexdigest(), oct(st.st_mode), st.st_uid, st.st_gid]
+    return ["special", oct(st.st_mode)]
 
 
 def checksums(lab, host: str) -> dict:
-    p = lab.host_run(host, ["python3", "-c", CHECKSUMS, *ROOTS], timeout=120)
-    return json.loads(p.stdout)
+    """sha256, mode and owner of everything the host itself wrote or removed under ROOTS.
+
+    A host's writes land in its overlay's upper layer, so that layer is exactly what it
+    changed; walking the merged view instead would hash the machine's own trees (its
+    /opt alone can hold gigabytes), once a host.
+    """
+    out = {}
+    for root in ROOTS:
+        upper = upper_layer(lab.state["prefix"], host, root)
+        for top, dirs, files in os.walk(upper):
+            dirs.sort()
+            for name in dirs + sorted(files):
+                p = os.path.join(top, name)
+                seen = root + p[len(str(upper)):]
+                try:
+                    out[seen] = _entry(p, os.lstat(p))
+                except OSError as exc:
+                    out[seen] = ["unreadable", exc.__class__.__name__]
+    return out
 
 
 def _write_private(path: Path, text: str) -> Path:
@@ -357,7 +368,8 @@ def test_no_file_changed_on_any_host_but_the_literal_one(hostile):
         if diff:
             changed[host] = diff
     assert changed == {LITERAL_HOST: LITERAL_FILES}
-    assert len(hostile["before"][CONFIGURE_HOST]) > 100  # the checksums did cover the host's files
+    # The checksums read the layer the host writes to: the lab's own /etc/hostname is there.
+    assert hostile["before"][CONFIGURE_HOST]["/etc/hostname"][0] == hashlib.sha256(b"host1\n").hexdigest()
 
 
 def test_no_secret_in_any_output_or_result(hostile):
