@@ -110,8 +110,9 @@ class DirLock(object):
         try:
             self.fd = os.open(self.directory, os.O_RDONLY)
         except OSError as e:
-            raise AtomicError("cannot open directory %s: %s; create it first (or fix path)"
-                              % (self.directory, e.strerror))
+            if e.errno == errno.ENOENT:
+                raise AtomicError("directory %s does not exist; create it first (or fix path)" % self.directory)
+            raise AtomicError("cannot open directory %s: %s" % (self.directory, e.strerror))
         deadline = time.time() + self.timeout
         while True:
             try:

@@ -560,7 +560,7 @@ def config_warnings(cfg, run):
     if not os.path.exists(os.path.join(cfg, "main.cf")):
         return found
     for flag in ("-n", "-M"):
-        rc, _out, err = run(["postconf", "-c", cfg, flag])
+        _rc, _out, err = run(["postconf", "-c", cfg, flag])
         found.update(_warning_set(err, {}))
     return found
 

@@ -129,7 +129,7 @@ def test_module_json_at_diff_carries_no_foreign_secret(tmp_path):
                                     "_ansible_check_mode": True}}
     (tmp_path / "args.json").write_text(json.dumps(args))
     p = subprocess.run([sys.executable, str(REPO / "plugins" / "modules" / "settings.py"), str(tmp_path / "args.json")],
-                       capture_output=True, text=True, timeout=60,
+                       capture_output=True, text=True, timeout=60, check=False,
                        env=dict(os.environ, PYTHONPATH=str(REPO / ".build" / "collections")))
     out = json.loads(p.stdout)
     assert out["changed"] and out["diff"], p.stderr
@@ -328,7 +328,7 @@ def test_wrong_types_refused_not_converted(tmp_path, where, field, value, kind):
     with pytest.raises(engine.SettingsError) as e:
         run(p)
     assert "%s.%s must be" % (where, field) in str(e.value) and kind in str(e.value)
-    assert "'a'" not in str(e.value) and "x" not in str(e.value).split("must be")[0]
+    assert "'a'" not in str(e.value) and "x" not in str(e.value).split("must be", maxsplit=1)[0]
     assert not f.exists()
 
 
@@ -339,7 +339,7 @@ def test_module_argument_spec_does_not_convert_a_list_password(tmp_path):
                                                    "password": ["first-part", "second-part"]}}}
     (tmp_path / "args.json").write_text(json.dumps(args))
     p = subprocess.run([sys.executable, str(REPO / "plugins" / "modules" / "settings.py"), str(tmp_path / "args.json")],
-                       capture_output=True, text=True, timeout=60,
+                       capture_output=True, text=True, timeout=60, check=False,
                        env=dict(os.environ, PYTHONPATH=str(REPO / ".build" / "collections")))
     out = json.loads(p.stdout)
     assert out["failed"] and "credential.password must be a string, not a list" in out["msg"]
@@ -360,12 +360,12 @@ def test_postfix_write_survives_a_preexisting_duplicate_entry(tmp_path):
     # "overriding earlier entry" is common in hand-edited files; it used to fail every write.
     _postfix_dir(tmp_path, "myhostname = second.example.test\nsmtp_password_note = dup-secret\n"
                            "smtp_password_note = dup-secret-2\n")
-    err = subprocess.run(["postconf", "-c", str(tmp_path), "-n"], capture_output=True, text=True).stderr
+    err = subprocess.run(["postconf", "-c", str(tmp_path), "-n"], capture_output=True, text=True, check=True).stderr
     assert "overriding earlier entry" in err
     s = run({"preset": "postfix", "path": str(tmp_path), "credential": cred(), "smtp": SMTP})
     assert s["changed"] and "dup-secret" not in diff_text(s)
     q = subprocess.run(["postmap", "-c", str(tmp_path), "-q", "[smtp.office365.com]:587",
-                        "hash:%s/sasl_passwd" % tmp_path], capture_output=True, text=True)
+                        "hash:%s/sasl_passwd" % tmp_path], capture_output=True, text=True, check=True)
     assert q.stdout.strip() == "svc@contoso.com:%s" % PW
     assert not run({"preset": "postfix", "path": str(tmp_path), "credential": cred(), "smtp": SMTP})["changed"]
 
