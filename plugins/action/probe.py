@@ -4,7 +4,8 @@
 """Controller half of mailops.smtp.probe: paces test messages per mailbox (send_per_minute).
 
 Without send_per_minute, or without send, or in check mode (which sends nothing), the module
-runs as it would without this plugin.
+runs as it would without this plugin. A task with a password or token warns (or, with
+mailops_smtp_require_pipelining, refuses) when pipelining is off (see _pipelining).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,6 +17,8 @@ import os
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _pipelining
 
 # However long a host waits for its slot: a fleet of several hundred hosts at 30 a minute.
 SLOT_TIMEOUT = 3600
@@ -29,6 +32,8 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
+        auth = args.get("auth") if isinstance(args.get("auth"), dict) else {}
+        _pipelining.check(self, task_vars, _pipelining.has_secret([auth.get("password"), auth.get("access_token")]))
         per_minute = args.pop("send_per_minute", None)
         send = args.get("send")
         if per_minute is None or not send or self._task.check_mode:
@@ -36,7 +41,6 @@ class ActionModule(ActionBase):
             return result
 
         from ansible_collections.mailops.smtp.plugins.plugin_utils._send_pacer import PacerError, SendPacer
-        auth = args.get("auth") if isinstance(args.get("auth"), dict) else {}
         mailbox = auth.get("username") or (send.get("from") if isinstance(send, dict) else None)
         if not mailbox:
             raise AnsibleActionFail("send_per_minute paces the messages of one mailbox: give auth.username "

@@ -8,17 +8,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _mask
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import LOGICAL, PRESETS, SECRET_LOGICAL
-from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import SettingsError, build_context
+from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import (
+    SettingsError, build_context, check_types)
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _pipelining
 
 MODULE = "mailops.smtp.settings"
-INTERNAL = ("fingerprint_key", "content", "secret_changed", "diff_before", "diff_after", "deployed")
+INTERNAL = ("fingerprint_key", "content", "secret_changed", "diff_before", "diff_after", "deployed",
+            "_expected_sha256", "_read")
+SECRET_FIELDS = ("password", "client_secret", "access_token")
 
 
 def check_args(args):
@@ -35,6 +37,10 @@ def check_args(args):
     cred = args.get("credential")
     if cred is not None and not isinstance(cred, dict):
         raise AnsibleActionFail("credential must be a credential object (a dict), as vault_credentials returns it")
+    try:
+        check_types(args.get("smtp"), cred)
+    except SettingsError as e:
+        raise AnsibleActionFail(str(e))
     if fmt:
         keys = args.get("keys")
         if not isinstance(keys, dict) or not keys:
@@ -55,6 +61,8 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
         check_args(args)
+        cred = args.get("credential") or {}
+        _pipelining.check(self, task_vars, _pipelining.has_secret(cred.get(k) for k in SECRET_FIELDS))
         args["fingerprint_key"] = _mask.new_key()
         if args.get("format") == "yaml":
             args.update(self._yaml(args, task_vars))
@@ -75,13 +83,14 @@ class ActionModule(ActionBase):
             if value in (None, ""):
                 raise AnsibleActionFail("keys maps %s, but its value is missing or empty (credential or smtp)" % logical)
             assignments.append((appkey, value, logical in SECRET_LOGICAL))
-        slurp = self._execute_module(module_name="ansible.builtin.slurp", module_args={"src": path},
-                                     task_vars=task_vars)
-        old = ""
-        if not slurp.get("failed"):
-            old = base64.b64decode(slurp["content"]).decode("utf-8")
-        elif "not found" not in slurp.get("msg", "").lower() and "no such file" not in slurp.get("msg", "").lower():
-            raise AnsibleActionFail("cannot read %s from the host: %s" % (path, slurp.get("msg")))
-        m = _yaml_merge.merge(old, assignments, args.get("credential"), args["fingerprint_key"], path)
+        # The module reads the file as it will write it: the same checks (symlink, not a
+        # regular file), and the hash it compares under its lock before the rename.
+        read_args = dict((k, args[k]) for k in ("path", "follow", "format") if k in args)
+        read_args["_read"] = True
+        found = self._execute_module(module_name=MODULE, module_args=read_args, task_vars=task_vars)
+        if found.get("failed"):
+            raise AnsibleActionFail(found.get("msg") or "cannot read %s from the host" % path)
+        m = _yaml_merge.merge(found.get("content", ""), assignments, args.get("credential"),
+                              args["fingerprint_key"], path)
         return dict(content=m["content"], secret_changed=m["secret_changed"], diff_before=m["before"],
-                    diff_after=m["after"], deployed=m["deployed"])
+                    diff_after=m["after"], deployed=m["deployed"], _expected_sha256=found["sha256"])

@@ -6,8 +6,12 @@
 Internal use only. A candidate is written beside the target (same filesystem,
 so rename is atomic) under a fixed prefix, fsynced, optionally validated, then
 renamed over the target and the directory fsynced. A run killed at any point
-leaves either the old or the new file; its candidates carry the fixed prefix so
-the next run removes them.
+leaves either the old or the new file; its candidates carry the fixed prefix and
+the writer's PID, so a later run removes them once that writer is gone.
+
+Writers of one directory take an advisory flock on the directory itself (no
+lock file appears beside the config) and hold it from the read to the rename,
+so two runs that change different keys of one file both keep their change.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,8 +19,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import fcntl
 import glob
 import os
+import re
 import shlex
 import shutil
 import stat
@@ -24,6 +30,10 @@ import time
 
 TMP_PREFIX = ".mailops-smtp-tmp-"
 VALIDATE_TIMEOUT = 120
+# Another writer of the same directory holds its lock for the length of one
+# write (a postmap and a postconf check at most); far longer means it is stuck.
+LOCK_TIMEOUT = 120
+_PID = re.compile(r"\.p(\d+)\.[0-9a-f]+(\.|$)")
 
 
 class AtomicError(Exception):
@@ -35,10 +45,31 @@ def tmp_pattern(path):
     return os.path.join(d, TMP_PREFIX + base + ".*")
 
 
+def writer_alive(candidate):
+    """Whether the process that wrote this candidate still runs.
+
+    Candidates carry their writer's PID (".p<pid>."); one without a PID comes
+    from a release before the lock, whose writer cannot still hold it.
+    """
+    m = _PID.search(os.path.basename(candidate))
+    if not m:
+        return False
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True
+
+
 def cleanup_stale(path):
-    """Remove candidates (files or dirs) an interrupted earlier run left for path."""
+    """Remove candidates (files or dirs) that a writer which is gone left for path."""
     removed = []
     for stale in glob.glob(tmp_pattern(path)):
+        if writer_alive(stale):
+            continue
         try:
             if os.path.isdir(stale) and not os.path.islink(stale):
                 shutil.rmtree(stale)
@@ -61,6 +92,67 @@ def _fsync_dir(d):
         pass
     finally:
         os.close(fd)
+
+
+class DirLock(object):
+    """An exclusive flock on a directory, held from the read to the rename.
+
+    Advisory: every mailops.smtp writer takes it; other tools do not. The lock
+    goes with the process, so a killed writer never leaves it behind.
+    """
+
+    def __init__(self, directory, timeout=LOCK_TIMEOUT):
+        self.directory = directory
+        self.timeout = timeout
+        self.fd = None
+
+    def __enter__(self):
+        try:
+            self.fd = os.open(self.directory, os.O_RDONLY)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                raise AtomicError("directory %s does not exist; create it first (or fix path)" % self.directory)
+            raise AtomicError("cannot open directory %s: %s" % (self.directory, e.strerror))
+        deadline = time.time() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except (IOError, OSError) as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    self._close()
+                    raise AtomicError("cannot lock directory %s: %s" % (self.directory, e.strerror))
+            if time.time() >= deadline:
+                self._close()
+                raise AtomicError("another mailops.smtp run has been writing in %s for %ds; nothing was "
+                                  "written. Let it finish (or end it), then run again." % (self.directory, self.timeout))
+            time.sleep(0.05)
+
+    def __exit__(self, *exc):
+        self._close()
+        return False
+
+    def _close(self):
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the flock
+            self.fd = None
+
+
+def file_kind(path):
+    """'absent', 'regular', 'symlink' or a word for anything else (without following links)."""
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return "absent"
+        raise AtomicError("cannot inspect %s: %s" % (path, e.strerror))
+    mode = st.st_mode
+    for test, word in ((stat.S_ISREG, "regular"), (stat.S_ISLNK, "symlink"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return word
+    return "not a regular file"
 
 
 def resolve_ids(owner, group):
@@ -128,7 +220,7 @@ def stage(path, data, mode, uid, gid):
     d, base = os.path.split(os.path.abspath(path))
     if not os.path.isdir(d):
         raise AtomicError("directory %s does not exist; create it first (or fix path)" % d)
-    tmp = os.path.join(d, "%s%s.%s" % (TMP_PREFIX, base, os.urandom(6).hex()))
+    tmp = os.path.join(d, "%s%s.p%d.%s" % (TMP_PREFIX, base, os.getpid(), os.urandom(6).hex()))
     try:
         # 0600 from the first byte: the content may be a secret.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -210,6 +302,11 @@ def write_file(path, data, mode=None, owner=None, group=None, default_mode=0o600
     validate_cmd needs run, the command runner validate() takes.
     """
     want_mode, uid, gid = target_attrs(path, mode, owner, group, default_mode)
+    with DirLock(os.path.dirname(os.path.abspath(path))):
+        return _write_locked(path, data, want_mode, uid, gid, validate_cmd, make_backup, run)
+
+
+def _write_locked(path, data, want_mode, uid, gid, validate_cmd, make_backup, run):
     cleanup_stale(path)
     tmp = stage(path, data, want_mode, uid, gid)
     try:

@@ -15,7 +15,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _marker
-from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint
+from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint, mask_line, secret_line
 
 DELETE = object()
 
@@ -47,12 +47,13 @@ def refuse_edge_space(value, what, fmt_name):
 
 
 class Entry(object):
-    __slots__ = ("text", "key", "secret")
+    __slots__ = ("text", "key", "secret", "own")
 
-    def __init__(self, text, key=None, secret=False):
+    def __init__(self, text, key=None, secret=False, own=False):
         self.text = text
         self.key = key
         self.secret = secret
+        self.own = own  # inside the block this run writes (msmtp: our account)
 
 
 class LineFormat(object):
@@ -86,6 +87,13 @@ class LineFormat(object):
 
     def mask(self, key, fp):
         return self.render(key, fp, "fingerprint")
+
+    def foreign_secret(self, entry):
+        """Whether a line this run does not write may hold a secret; its diff shows a fingerprint."""
+        return any(secret_line(line) for line in entry.text.splitlines())
+
+    def mask_foreign(self, entry, fp_key):
+        return mask_line(entry.text, fp_key)
 
 
 def to_entries(fmt, text):
@@ -133,6 +141,7 @@ def merge(fmt, text, assignments, block=None, marker_text=None, fp_key=None):
         for i in range(start, end):
             entries[i].key = fmt.key_of(entries[i].text)
             entries[i].secret = entries[i].key in secret_keys
+            entries[i].own = True
     before_masked = _masked(fmt, entries, fp_key)
     old_secret = {}
     if bounds is not None:
@@ -156,7 +165,7 @@ def merge(fmt, text, assignments, block=None, marker_text=None, fp_key=None):
         if line is DELETE:
             keep = []
         elif idxs:
-            entries[idxs[0]] = Entry(line, key, secret)
+            entries[idxs[0]] = Entry(line, key, secret, own=True)
             keep = [idxs[0]]
         else:
             ins = start
@@ -166,7 +175,7 @@ def merge(fmt, text, assignments, block=None, marker_text=None, fp_key=None):
                     break
             if ins > 0 and not entries[ins - 1].text.endswith("\n"):
                 entries[ins - 1].text += nl
-            entries.insert(ins, Entry(line, key, secret))
+            entries.insert(ins, Entry(line, key, secret, own=True))
             end += 1
             keep = [ins]
         for i in reversed(idxs):
@@ -210,11 +219,18 @@ def _strip_marker(fmt):
 
 
 def _masked(fmt, entries, fp_key):
-    """The text with every secret-bearing logical line replaced by a fingerprint line."""
+    """The text with every line that holds or may hold a secret replaced by a fingerprint line.
+
+    Our own secret lines keep the format's look (`password "fingerprint:..."`);
+    any other line that may hold one, ours or not, keeps its name and shows a
+    fingerprint of the whole line, so a diff still tells whether it changed.
+    """
     out = []
     for e in entries:
         if e.secret:
             out.append(fmt.mask(e.key, fingerprint(fp_key, e.text.rstrip("\r\n"))) + "\n")
+        elif fmt.foreign_secret(e):
+            out.append(fmt.mask_foreign(e, fp_key))
         else:
             out.append(e.text)
     return "".join(out)

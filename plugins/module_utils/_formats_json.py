@@ -17,7 +17,7 @@ from collections import OrderedDict
 
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
     DELETE, FormatError, MergeResult, check_value)
-from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint
+from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint, mask_tree
 
 
 def split_path(key):
@@ -96,7 +96,8 @@ def merge(text, assignments, path, fp_key):
             v = _get(d, parts)
             if v is not None:
                 _set(d, parts, fingerprint(fp_key, json.dumps(v)), path)
-        return dump(d, indent)
+        # Every other key whose name suggests a secret, ours or not.
+        return dump(mask_tree(d, fp_key), indent)
 
     return MergeResult(
         text=new_text,

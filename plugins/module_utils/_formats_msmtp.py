@@ -51,6 +51,13 @@ class MsmtpFormat(LineFormat):
             return "%s %s" % (key, value)
         return "%s %s" % (key, quote(value))
 
+    def foreign_secret(self, entry):
+        """password and passwordeval anywhere, and user in an account that is not ours."""
+        key = self.key_of(entry.text)
+        if key in ("password", "passwordeval") or (key == "user" and not entry.own):
+            return True
+        return LineFormat.foreign_secret(self, entry)
+
     def block_bounds(self, entries, block):
         start = None
         for i, e in enumerate(entries):

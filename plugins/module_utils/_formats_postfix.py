@@ -14,6 +14,7 @@ import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
     FormatError, LineFormat, check_value, refuse_edge_space)
+from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint
 
 _MAIN_KEY = re.compile(r"^([A-Za-z0-9_]+)\s*=")
 
@@ -70,6 +71,16 @@ class SaslMapFormat(LineFormat):
 
     def mask(self, key, fp):
         return "%s %s" % (key, fp)
+
+    def foreign_secret(self, entry):
+        """Every entry of a SASL map holds a password, whoever wrote it."""
+        return self.key_of(entry.text) is not None or LineFormat.foreign_secret(self, entry)
+
+    def mask_foreign(self, entry, fp_key):
+        key = self.key_of(entry.text)
+        if key is None:
+            return LineFormat.mask_foreign(self, entry, fp_key)
+        return self.mask(key, fingerprint(fp_key, entry.text.rstrip("\r\n"))) + "\n"
 
 
 def sasl_value(username, password):

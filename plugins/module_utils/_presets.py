@@ -30,16 +30,17 @@ SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 SYSTEM_CA_DIR = "/etc/ssl/certs"
 DB_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
 
-# path default, new-file mode, default reload command, can do XOAUTH2, can carry ca_path
+# path default, new-file mode, default reload command, can do XOAUTH2, can carry ca_path.
+# A new file that holds the secret is 0600; give mode (and group) for an app that reads it as another user.
 PRESETS = {
     "postfix": dict(path="/etc/postfix", mode=0o644, reload="postfix reload", oauth=False, ca=True),
     "msmtp": dict(path="/etc/msmtprc", mode=0o600, reload=None, oauth=True, ca=True),
-    "grafana": dict(path="/etc/grafana/grafana.ini", mode=0o640, reload=None, oauth=False, ca=False),
+    "grafana": dict(path="/etc/grafana/grafana.ini", mode=0o600, reload=None, oauth=False, ca=False),
     "gitlab": dict(path="/etc/gitlab/gitlab.rb", mode=0o600, reload="gitlab-ctl reconfigure", oauth=True, ca=True),
-    "spring": dict(path=None, mode=0o640, reload=None, oauth=False, ca=False),
-    "laravel": dict(path=None, mode=0o640, reload=None, oauth=False, ca=False),
-    "django": dict(path=None, mode=0o640, reload=None, oauth=False, ca=False),
-    "nextcloud": dict(path="/var/www/nextcloud/config/smtp.config.php", mode=0o640, reload=None,
+    "spring": dict(path=None, mode=0o600, reload=None, oauth=False, ca=False),
+    "laravel": dict(path=None, mode=0o600, reload=None, oauth=False, ca=False),
+    "django": dict(path=None, mode=0o600, reload=None, oauth=False, ca=False),
+    "nextcloud": dict(path="/var/www/nextcloud/config/smtp.config.php", mode=0o600, reload=None,
                       oauth=False, ca=False),
 }
 FORMATS = {
@@ -121,7 +122,7 @@ def postfix(path, ctx, opts):
         if opts.get("client_cert"):
             keys += [a("smtp_tls_cert_file", opts["client_cert"]),
                      a("smtp_tls_key_file", opts.get("client_key") or opts["client_cert"])]
-        return [spec(main, MainCfFormat(), keys, 0o644)]
+        return [spec(main, MainCfFormat(), keys, 0o644, config_dir=cfg)]
     if mode != "relay":
         raise FormatError("options.mode for postfix is relay or connector, not %r" % (mode,))
     if ctx.get("mechanism") == "xoauth2":
@@ -146,8 +147,8 @@ def postfix(path, ctx, opts):
     value = sasl_value(need(ctx, "username", "postfix"), need(ctx, "password", "postfix"))
     return [
         spec(map_path, SaslMapFormat(), [a(nexthop, value, True, "the password")], 0o600, role="map",
-             db_type=db_type, db_suffix=DB_SUFFIX[db_type]),
-        spec(main, MainCfFormat(), keys, 0o644),
+             db_type=db_type, db_suffix=DB_SUFFIX[db_type], config_dir=cfg),
+        spec(main, MainCfFormat(), keys, 0o644, config_dir=cfg),
     ]
 
 
@@ -196,7 +197,7 @@ def grafana(path, ctx, opts):
     ]
     if ctx.get("from_name"):
         keys.append(a("from_name", ctx["from_name"]))
-    return [spec(path, GoIniFormat(), keys, 0o640, block="smtp")]
+    return [spec(path, GoIniFormat(), keys, 0o600, block="smtp")]
 
 
 def gitlab(path, ctx, opts):
@@ -262,7 +263,7 @@ def spring(path, ctx, opts):
         keys += [a(p + "properties.mail.smtp.connectiontimeout", ms),
                  a(p + "properties.mail.smtp.timeout", ms),
                  a(p + "properties.mail.smtp.writetimeout", ms)]
-    return [spec(path, SpringPropertiesFormat(), keys, 0o640)]
+    return [spec(path, SpringPropertiesFormat(), keys, 0o600)]
 
 
 def laravel(path, ctx, opts):
@@ -277,7 +278,7 @@ def laravel(path, ctx, opts):
     ]
     if ctx.get("from_name"):
         keys.append(a("MAIL_FROM_NAME", ctx["from_name"]))
-    return [spec(path, LaravelEnvFormat(), keys, 0o640)]
+    return [spec(path, LaravelEnvFormat(), keys, 0o600)]
 
 
 def django(path, ctx, opts):
@@ -295,7 +296,7 @@ def django(path, ctx, opts):
     ]
     if ctx.get("timeout"):
         keys.append(a("EMAIL_TIMEOUT", int(ctx["timeout"])))
-    return [spec(path, PythonFormat(), keys, 0o640)]
+    return [spec(path, PythonFormat(), keys, 0o600)]
 
 
 def nextcloud(path, ctx, opts):
@@ -316,7 +317,7 @@ def nextcloud(path, ctx, opts):
     ]
     if ctx.get("timeout"):
         keys.append(a("mail_smtptimeout", int(ctx["timeout"])))
-    return [spec(path, PhpArrayFormat(), keys, 0o640, skeleton="<?php\n")]
+    return [spec(path, PhpArrayFormat(), keys, 0o600, skeleton="<?php\n")]
 
 
 BUILDERS = dict(postfix=postfix, msmtp=msmtp, grafana=grafana, gitlab=gitlab, spring=spring,

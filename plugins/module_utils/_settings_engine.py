@@ -11,12 +11,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
+import hashlib
 import os
+import re
 import shlex
 import threading
 import time
 
-from ansible_collections.mailops.smtp.plugins.module_utils import _atomic, _marker
+from ansible_collections.mailops.smtp.plugins.module_utils import _atomic, _mask, _marker
 from ansible_collections.mailops.smtp.plugins.module_utils import _formats_json
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
     FormatError, MergeResult, merge)
@@ -63,7 +66,47 @@ def module_runner(module):
     return run
 
 
+# Options whose values are written as text: anything but a string is refused, never
+# converted (str() of a list would land in the file as "['a', 'b']").
+_TEXT_FIELDS = {
+    "credential": ("type", "username", "password", "tenant_id", "client_id", "client_secret", "access_token"),
+    "smtp": ("profile", "host", "security", "mechanism", "from_address", "from_name", "ca_path", "tenant",
+             "system_ca_file"),
+}
+_NUMBER_FIELDS = {"smtp": ("port", "timeout")}
+
+
+def check_types(smtp, credential):
+    """Refuse a value of the wrong type; the message names the option and the type, never the value."""
+    for group, value in (("smtp", smtp), ("credential", credential)):
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise SettingsError("%s must be a dict, not %s; no file was changed" % (group, type(value).__name__))
+        for name in _TEXT_FIELDS[group]:
+            v = value.get(name)
+            if v is not None and not isinstance(v, str):
+                raise SettingsError("%s.%s must be a string, not %s; no file was changed"
+                                    % (group, name, _type_name(v)))
+        for name in _NUMBER_FIELDS.get(group, ()):
+            v = value.get(name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, str))):
+                raise SettingsError("%s.%s must be a number, not %s; no file was changed"
+                                    % (group, name, _type_name(v)))
+
+
+def _type_name(value):
+    if isinstance(value, dict):
+        return "a dict"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    return type(value).__name__
+
+
 def build_context(smtp, credential):
+    check_types(smtp, credential)
     smtp = dict(smtp or {})
     cred = dict(credential or {})
     ctx = {}
@@ -137,6 +180,12 @@ def _check_values(ctx):
 
 def _read(path):
     try:
+        kind = _atomic.file_kind(path)
+    except _atomic.AtomicError as e:
+        raise SettingsError(str(e))
+    if kind not in ("absent", "regular"):
+        raise SettingsError("%s is %s, not a regular file; nothing was written" % (path, kind))
+    try:
         with open(path, "rb") as f:
             data = f.read()
     except IOError as e:
@@ -173,8 +222,46 @@ def _bundle(spec):
     return b"".join(parts)
 
 
-def plan(params, fp_key, run):
-    """Return the list of FilePlans; raises SettingsError before anything is written."""
+def sha256_of(text):
+    """The hash the action plugin and the module compare: of the bytes, or 'absent'."""
+    if text is None:
+        return "absent"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def destination(path, follow):
+    """The file to write for path: itself, or with follow the file its symlink points to.
+
+    Anything that is not a regular file or absent is refused: opening a FIFO
+    would hang, and renaming over a symlink would replace the link and leave the
+    file it points to with the old settings.
+    """
+    try:
+        kind = _atomic.file_kind(path)
+    except _atomic.AtomicError as e:
+        raise SettingsError(str(e))
+    if kind == "symlink":
+        if not follow:
+            raise SettingsError(
+                "%s is a symbolic link (to %s); nothing was written. Set follow: true to write the file "
+                "it points to and keep the link, or give the real path." % (path, os.readlink(path)))
+        real = os.path.realpath(path)
+        try:
+            kind = _atomic.file_kind(real)
+        except _atomic.AtomicError as e:
+            raise SettingsError(str(e))
+        if kind not in ("absent", "regular"):
+            raise SettingsError("%s points to %s, which is %s, not a regular file; nothing was written"
+                                % (path, real, kind))
+        return real
+    if kind not in ("absent", "regular"):
+        raise SettingsError("%s is %s, not a regular file; nothing was written. Give the path of a "
+                            "regular file (or of one to create)." % (path, kind))
+    return path
+
+
+def file_specs(params, run):
+    """Return the spec of every file of the change, each at the path that will be written."""
     preset = params.get("preset")
     fmt_name = params.get("format")
     path = params.get("path") or (PRESETS.get(preset) or {}).get("path")
@@ -187,17 +274,39 @@ def plan(params, fp_key, run):
         ctx = build_context(params.get("smtp"), params.get("credential"))
         if preset == "postfix" and opts.get("mode", "relay") == "relay" and ctx["mechanism"] != "xoauth2":
             ctx["postfix_db_type"] = opts.get("map_type") or postfix_db_type(path, run)
-        marker_text = _marker.text(params.get("credential"))
+        _marker.text(params.get("credential"))  # refuses a Vault path the marker cannot hold
         if fmt_name == "yaml":
             specs = [dict(path=path, fmt="content", mode=0o600, role="main", block=None, assignments=None)]
         else:
             specs = build(preset, fmt_name, path, ctx, opts, params.get("keys"), params.get("section"))
     except (FormatError, ValueError) as e:
         raise SettingsError(str(e))
+    for sp in specs:
+        sp["path"] = destination(sp["path"], params.get("follow"))
+    return specs
+
+
+def lock_dirs(specs):
+    """The directories to lock, sorted so that two writers always lock in one order."""
+    return sorted(set(os.path.dirname(os.path.abspath(sp["path"])) for sp in specs))
+
+
+def plan(params, fp_key, run):
+    """Return the list of FilePlans; raises SettingsError before anything is written."""
+    return plan_specs(file_specs(params, run), params, fp_key)
+
+
+def plan_specs(specs, params, fp_key):
+    preset = params.get("preset")
+    marker_text = _marker.text(params.get("credential"))
     plans = []
     for sp in specs:
         is_main = sp["role"] == "main"
         old = _read(sp["path"])
+        if is_main and params.get("_expected_sha256") and sha256_of(old) != params["_expected_sha256"]:
+            raise SettingsError(
+                "%s changed after the controller read it (another run wrote it meanwhile); nothing was "
+                "written. Run again to merge into the new content." % sp["path"])
         exists = old is not None
         if not exists and not params.get("create", True):
             raise SettingsError("%s does not exist and create is false; create the file or set create: true" % sp["path"])
@@ -238,7 +347,7 @@ def plan(params, fp_key, run):
     # JSON has no comment syntax: its marker goes to a sidecar file.
     main = [p for p in plans if p.spec["role"] == "main"][0]
     if main.spec["fmt"] == "json":
-        side = main.path + _marker.SIDECAR_SUFFIX
+        side = destination(main.path + _marker.SIDECAR_SUFFIX, params.get("follow"))
         old = _read(side)
         content = _marker.sidecar_content(params.get("credential"))
         main.result.deployed = _marker.parse_sidecar(old)
@@ -269,13 +378,71 @@ def _default_mode(sp, preset):
 
 
 def postfix_db_type(path, run):
-    rc, out, err = run(["postconf", "-c", path, "-h", "default_database_type"])
+    """Postfix's default_database_type for the instance in path, never the machine's.
+
+    Without a main.cf there yet, the compiled-in default (postconf -d) answers.
+    """
+    argv = ["postconf", "-c", path, "-h", "default_database_type"]
+    if not os.path.exists(os.path.join(path, "main.cf")):
+        argv.insert(3, "-d")
+    rc, out, err = run(argv)
     if rc != 0 or not out.strip():
-        rc, out, err = run(["postconf", "-h", "default_database_type"])
-    if rc != 0 or not out.strip():
-        raise SettingsError("postconf is not usable (%s); install postfix and libsasl2-modules first"
-                            % (err.strip().splitlines() or ["rc=%d" % rc])[0])
+        raise SettingsError("postconf -c %s is not usable (%s); install postfix and libsasl2-modules first, "
+                            "or set options.map_type" % (path, (err.strip().splitlines() or ["rc=%d" % rc])[-1]))
     return out.strip()
+
+
+def execute(params, fp_key, run, check_mode=False, want_diff=False):
+    """The whole module run: lock, read, merge, write, reload; returns the module's result."""
+    specs = file_specs(params, run)
+    try:
+        with _Locks(lock_dirs(specs)):
+            plans = plan_specs(specs, params, fp_key)
+            result = summary(plans, params)
+            if want_diff:
+                result["diff"] = diffs(plans)
+            if result["changed"] and not check_mode:
+                backups = apply(plans, params, run)
+                if backups:
+                    result["backup_files"] = backups
+    except _atomic.AtomicError as e:
+        raise SettingsError(str(e))
+    if result["changed"] and not check_mode:
+        rl = reload(params, result, run)
+        if rl:
+            result["reload"] = rl
+    return result
+
+
+class _Locks(object):
+    """Hold the flock of each directory, taken in sorted order, released in reverse."""
+
+    def __init__(self, dirs):
+        self.locks = [_atomic.DirLock(d) for d in dirs]
+        self.held = []
+
+    def __enter__(self):
+        try:
+            for lock in self.locks:
+                lock.__enter__()
+                self.held.append(lock)
+        except Exception:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        while self.held:
+            self.held.pop().__exit__()
+        return False
+
+
+def read_for_controller(params):
+    """What the action plugin merges YAML into: the text (or None) and its hash, read as the module would."""
+    path = destination(params.get("path"), params.get("follow"))
+    with _atomic.DirLock(os.path.dirname(os.path.abspath(path))):
+        text = _read(path)
+    return dict(exists=text is not None, content=text or "", sha256=sha256_of(text), path=path)
 
 
 def summary(plans, params):
@@ -307,15 +474,19 @@ def apply(plans, params, run):
         for p in plans:
             _atomic.cleanup_stale(p.path)
         todo = [p for p in plans if p.changed]
+        baseline = None
+        if params.get("preset") == "postfix":
+            main = [p for p in plans if p.spec["role"] == "main"][0]
+            baseline = config_warnings(main.spec["config_dir"], run)
         for p in todo:
             tmp = _stage(p)
             staged.append((p, tmp))
             extra = []
             if p.spec["role"] == "map":
-                extra = _postmap(p, tmp, run)
+                extra = _postmap(p, tmp, run, baseline)
             if p.spec["role"] == "main":
                 if params.get("preset") == "postfix":
-                    _postconf_check(p, tmp, run)
+                    _postconf_check(p, tmp, run, baseline)
                 if validate_cmd:
                     _atomic.validate(tmp, validate_cmd, run)
             p.extra = extra
@@ -349,10 +520,12 @@ def _stage(p):
                                   "(nothing was replaced)" % (p.path, e.strerror or e, d))
 
 
-def _postmap(p, tmp, run):
+def _postmap(p, tmp, run, baseline):
     db_type, suffix = p.spec["db_type"], p.spec["db_suffix"]
-    rc, out, err = run(["postmap", "%s:%s" % (db_type, tmp)])
-    if rc != 0 or err.strip():
+    cfg = p.spec["config_dir"]
+    # -c: the instance's main.cf, never the machine's /etc/postfix.
+    rc, out, err = run(["postmap", "-c", cfg, "%s:%s" % (db_type, tmp)])
+    if rc != 0 or new_warnings(err, baseline, {tmp: p.path}):
         # postmap may quote the offending line; that line holds the password.
         raise _atomic.AtomicError("postmap failed on the new SASL map (rc=%d); nothing was replaced" % rc)
     db_tmp = tmp + suffix
@@ -360,8 +533,40 @@ def _postmap(p, tmp, run):
     return [(db_tmp, p.path + suffix)]
 
 
-def _postconf_check(p, tmp, run):
-    cfg = os.path.dirname(p.path)
+_LINE_NO = re.compile(r", line \d+")
+_PROGRAM = re.compile(r"^\s*[a-z]+: ")
+
+
+def _warning_set(err, renames):
+    """The warnings of a Postfix tool's stderr, with paths and line numbers made comparable."""
+    out = []
+    for line in err.splitlines():
+        if not line.strip():
+            continue
+        for src, dst in renames.items():
+            line = line.replace(src, dst)
+        out.append(_LINE_NO.sub("", _PROGRAM.sub("", line.strip())))
+    return collections.Counter(out)
+
+
+def new_warnings(err, baseline, renames):
+    """The warnings in err that the existing configuration (baseline) does not already give."""
+    return list((_warning_set(err, renames) - baseline).elements())
+
+
+def config_warnings(cfg, run):
+    """The warnings postconf gives for the configuration as it is now: those never fail a write."""
+    found = collections.Counter()
+    if not os.path.exists(os.path.join(cfg, "main.cf")):
+        return found
+    for flag in ("-n", "-M"):
+        _rc, _out, err = run(["postconf", "-c", cfg, flag])
+        found.update(_warning_set(err, {}))
+    return found
+
+
+def _postconf_check(p, tmp, run, baseline):
+    cfg = p.spec["config_dir"]
     cand = tmp + ".d"
     os.mkdir(cand, 0o700)
     try:
@@ -379,10 +584,12 @@ def _postconf_check(p, tmp, run):
                 os.utime(os.path.join(cand, name), (old, old))
         for flag in ("-n", "-M"):
             rc, out, err = run(["postconf", "-c", cand, flag])
-            if rc != 0 or err.strip():
-                msg = " / ".join(err.strip().splitlines()[:5]).replace(cand, cfg)
+            added = new_warnings(err, baseline, {cand: cfg})
+            if rc != 0 or added:
+                msg = " / ".join(_mask.mask_assignments(w) for w in (added or err.strip().splitlines())[:5])
                 raise _atomic.AtomicError(
-                    "postconf %s rejected the new main.cf (rc=%d): %s; nothing was replaced" % (flag, rc, msg))
+                    "postconf %s rejected the new main.cf (rc=%d): %s; nothing was replaced"
+                    % (flag, rc, msg.replace(cand, cfg)))
     finally:
         _atomic.discard(cand)
 

@@ -17,10 +17,27 @@ description:
     for byte, in JSON and YAML every other key stays (YAML comments too).
   - Each value is escaped by the format's own rules. A value the format cannot carry (a line break
     in C(.env), trailing spaces in a Postfix map, NUL anywhere) is refused and no file is touched.
-  - Files are replaced atomically (candidate beside the file with the prefix C(.mailops-smtp-tmp-),
-    fsync, rename); candidates of an interrupted earlier run are removed.
-  - The secret travels as a module argument and is never staged as a file in a temp directory.
-  - "Diffs show secret lines as C(fingerprint:<hmac>), keyed per task run."
+  - Files are replaced atomically (candidate beside the file with the prefix C(.mailops-smtp-tmp-)
+    and the writer's PID, mode 0600 from the first byte, fsync, rename); candidates left by a writer
+    that is gone are removed, those of a writer still running are left alone.
+  - Concurrent runs on one host are serialised by an advisory C(flock) on the file's directory
+    (no lock file is created), held from the read of the old file to the rename of the new one.
+    For O(format=yaml), merged on the controller, the module refuses to write when the file
+    changed after the controller read it, and says to run again.
+  - A destination that is a symbolic link is refused unless O(follow=true); anything else that is
+    not a regular file (a FIFO, a directory, a device) is always refused.
+  - "Where the secret travels: with pipelining (C(ansible_pipelining) or C(ANSIBLE_PIPELINING),
+    on in the lab), the module and its arguments, the secret included, go to the host's Python
+    through the SSH session's standard input and no file holds them. Without pipelining Ansible
+    copies the module with its arguments (the secret in plain text) as a file into the remote
+    user's C(remote_tmp) (C(~/.ansible/tmp) by default) and deletes it after the run; a run killed
+    meanwhile leaves that file behind. The action plugin then warns once per run, and refuses the
+    task when the variable C(mailops_smtp_require_pipelining) is true."
+  - "Diffs show secret lines as C(fingerprint:<hmac>), keyed per task run; so does every other line
+    of the file whose name suggests a secret (password, secret, key, token, salt, credential, ...,
+    for example C(APP_KEY), C(DB_PASSWORD), C(SECRET_KEY)), any value that is a URL with a password,
+    every C(password), C(passwordeval) and foreign C(user) line of an msmtprc, and every entry of a
+    Postfix SASL map."
   - "Each file holds a drift marker C(managed by mailops.smtp: credential <mount>/<path> version <N>);
     JSON files get the sidecar C(<file>.mailops-smtp.json)."
   - The action plugin of the same name runs on the controller, validates input, creates the
@@ -74,23 +91,23 @@ options:
         type: str
         choices: [basic, oauth2]
       username:
-        description: The mailbox.
-        type: str
+        description: The mailbox, a string (any other type is refused, never converted).
+        type: raw
       password:
-        description: The password (basic).
-        type: str
+        description: The password (basic), a string (any other type is refused, never converted).
+        type: raw
       tenant_id:
-        description: The Entra tenant (oauth2).
-        type: str
+        description: The Entra tenant (oauth2), a string.
+        type: raw
       client_id:
-        description: The app registration (oauth2).
-        type: str
+        description: The app registration (oauth2), a string.
+        type: raw
       client_secret:
-        description: The client secret (oauth2).
-        type: str
+        description: The client secret (oauth2), a string (any other type is refused, never converted).
+        type: raw
       access_token:
         description: Not written anywhere; accepted because vault_credentials may return it.
-        type: str
+        type: raw
       expires_at:
         description: Not written anywhere; accepted because vault_credentials may return it.
         type: raw
@@ -121,8 +138,18 @@ options:
     description: Group of the files; an existing file keeps its group when not given.
     type: str
   mode:
-    description: Mode of the main file; an existing file keeps its mode, a new one gets the preset's default.
+    description:
+      - Mode of the main file; an existing file keeps its mode. A new file gets C(0600) (it holds the
+        secret), C(0644) for Postfix's C(main.cf); give a mode (and O(group)) for an application that
+        reads the file as another user.
     type: raw
+  follow:
+    description:
+      - When the destination is a symbolic link, write the file it points to (atomically, in that
+        file's directory) and keep the link, as with C(current/.env -> shared/.env) in a Laravel deployment.
+      - When false, a symlinked destination is refused, so that the link is never replaced by a file.
+    type: bool
+    default: false
   backup:
     description: Keep a timestamped copy of each file that is replaced.
     type: bool
@@ -156,6 +183,13 @@ options:
   deployed:
     description: Internal. The marker found in the YAML file, from the action plugin.
     type: dict
+  _expected_sha256:
+    description: Internal. The SHA-256 of the YAML file the action plugin merged into (V(absent) for none).
+    type: str
+  _read:
+    description: Internal. Only read the YAML file for the action plugin's merge; nothing is written.
+    type: bool
+    default: false
 notes:
   - "Postfix cannot do XOAUTH2 on Debian 12; use C(mode: connector) in O(options) or the msmtp preset."
   - Grafana, Spring, Laravel, Django and Nextcloud cannot do XOAUTH2 over SMTP; relay their mail instead.
@@ -247,14 +281,15 @@ def argument_spec():
         format=dict(type="str", choices=["ini", "env", "properties", "json", "yaml"]),
         keys=dict(type="dict", no_log=False),
         section=dict(type="str"),
+        # raw, checked by the engine: a str type would turn a list password into "['a', 'b']".
         credential=dict(type="dict", options=dict(
             type=dict(type="str", choices=["basic", "oauth2"]),
-            username=dict(type="str"),
-            password=dict(type="str", no_log=True),
-            tenant_id=dict(type="str"),
-            client_id=dict(type="str"),
-            client_secret=dict(type="str", no_log=True),
-            access_token=dict(type="str", no_log=True),
+            username=dict(type="raw"),
+            password=dict(type="raw", no_log=True),
+            tenant_id=dict(type="raw"),
+            client_id=dict(type="raw"),
+            client_secret=dict(type="raw", no_log=True),
+            access_token=dict(type="raw", no_log=True),
             expires_at=dict(type="raw"),
             vault=dict(type="dict"),
         )),
@@ -263,6 +298,7 @@ def argument_spec():
         owner=dict(type="str"),
         group=dict(type="str"),
         mode=dict(type="raw"),
+        follow=dict(type="bool", default=False),
         backup=dict(type="bool", default=False),
         create=dict(type="bool", default=True),
         validate=dict(type="str"),
@@ -273,6 +309,8 @@ def argument_spec():
         diff_before=dict(type="str", no_log=False),
         diff_after=dict(type="str", no_log=False),
         deployed=dict(type="dict"),
+        _expected_sha256=dict(type="str"),
+        _read=dict(type="bool", default=False),
     )
 
 
@@ -285,17 +323,9 @@ def run_module():
 
     run = engine.module_runner(module)
     try:
-        plans = engine.plan(params, fp_key, run)
-        result = engine.summary(plans, params)
-        if module._diff:
-            result["diff"] = engine.diffs(plans)
-        if result["changed"] and not module.check_mode:
-            backups = engine.apply(plans, params, run)
-            if backups:
-                result["backup_files"] = backups
-            rl = engine.reload(params, result, run)
-            if rl:
-                result["reload"] = rl
+        if params.get("_read"):
+            module.exit_json(changed=False, **engine.read_for_controller(params))
+        result = engine.execute(params, fp_key, run, check_mode=module.check_mode, want_diff=module._diff)
     except engine.SettingsError as e:
         module.fail_json(msg=str(e))
     module.exit_json(**result)

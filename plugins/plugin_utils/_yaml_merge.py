@@ -15,7 +15,7 @@ import io
 from ansible.errors import AnsibleError
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _marker
-from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint
+from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint, mask_tree
 
 try:
     from ruamel.yaml import YAML
@@ -108,6 +108,8 @@ def merge(text, assignments, credential, fp_key, path):
             parent = _walk(doc, parts, False)
             if parent is not None and parts[-1] in parent:
                 parent[parts[-1]] = fingerprint(fp_key, repr(parent[parts[-1]]))
+        # Every other key whose name suggests a secret, ours or not.
+        mask_tree(doc, fp_key)
         return _dump(y, doc) if doc or old else ""
 
     secret_changed = False

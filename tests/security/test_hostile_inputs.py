@@ -112,7 +112,7 @@ SETTINGS_CASES = [
     ("unknown-profile", lambda d: env(d, smtp={"profile": "m365_mars"}), "unknown profile 'm365_mars'"),
     ("relative-path", lambda d: env(d, path="etc/app.env"), "path must be absolute"),
     ("missing-dir", lambda d: env(d, path=str(d / "nowhere" / "app.env")), "does not exist"),
-    ("path-is-dir", lambda d: env(d, path=str(d / "adir")), "Is a directory"),
+    ("path-is-dir", lambda d: env(d, path=str(d / "adir")), "is a directory, not a regular file"),
     ("no-create", lambda d: env(d, path=str(d / "new.env"), create=False), "create is false"),
     ("bad-mode", lambda d: env(d, mode="rwx"), "not an octal number"),
     ("bad-owner", lambda d: env(d, owner="no-such-user-x"), "does not exist on the host"),

@@ -7,6 +7,7 @@ import json
 import runpy
 import shutil
 import subprocess
+from pathlib import Path
 
 import yaml
 from dotenv import dotenv_values
@@ -23,15 +24,19 @@ def never(pw):
     return False
 
 
+# A config dir of the test's own: nothing here reads the machine's /etc/postfix.
+POSTFIX_DATA = Path(__file__).resolve().parents[2] / "data" / "postfix"
+
+
 def test_postfix_postmap_and_postconf(tmp_path):
     def params(d, pw):
-        shutil.copy2("/etc/postfix/main.cf", d / "main.cf")
-        shutil.copy2("/etc/postfix/master.cf", d / "master.cf")
+        shutil.copy2(POSTFIX_DATA / "main.cf", d / "main.cf")
+        shutil.copy2(POSTFIX_DATA / "master.cf", d / "master.cf")
         return {"preset": "postfix", "path": str(d), "credential": cred(pw), "smtp": SMTP}
 
     accepted = write_corpus(tmp_path, params, lambda pw: pw != pw.rstrip())
     for pw, d in accepted.items():
-        out = subprocess.run(["postmap", "-q", "[smtp.office365.com]:587", "hash:%s/sasl_passwd" % d],
+        out = subprocess.run(["postmap", "-c", str(d), "-q", "[smtp.office365.com]:587", "hash:%s/sasl_passwd" % d],
                              check=True, capture_output=True).stdout.decode("utf-8")
         assert out.endswith("\n")
         user, got = out[:-1].split(":", 1)

@@ -14,6 +14,8 @@ from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerpr
 from tests.local_runner import run_local
 
 REPO = Path(__file__).resolve().parents[4]
+# A config dir of the tests' own: no test reads the machine's /etc/postfix.
+POSTFIX_DATA = REPO / "tests" / "data" / "postfix"
 SMTP = {"host": "smtp.office365.com", "port": 587}
 
 
@@ -23,12 +25,7 @@ def cred(pw="S3cret-pw!", version=3):
 
 
 def run(params, check=False):
-    plans = engine.plan(params, "k", run_local)
-    s = engine.summary(plans, params)
-    s["diff"] = engine.diffs(plans)
-    if s["changed"] and not check:
-        engine.apply(plans, params, run_local)
-    return s
+    return engine.execute(params, "k", run_local, check_mode=check, want_diff=True)
 
 
 def test_other_lines_kept_byte_for_byte_and_idempotent(tmp_path):
@@ -120,7 +117,7 @@ def test_postfix_oauth_points_to_connector(tmp_path):
 def test_postfix_connector_mode(tmp_path):
     (tmp_path / "main.cf").write_text("smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd\nmyhostname = h\n")
     os.utime(tmp_path / "main.cf", (0, 0))
-    (tmp_path / "master.cf").write_bytes(Path("/etc/postfix/master.cf").read_bytes())
+    (tmp_path / "master.cf").write_bytes((POSTFIX_DATA / "master.cf").read_bytes())
     s = run({"preset": "postfix", "path": str(tmp_path), "credential": None,
              "smtp": {"profile": "m365_connector", "from_address": "alerts@contoso.com"},
              "options": {"mode": "connector", "tenant": "contoso.com", "client_cert": "/etc/ssl/c.pem"}})
@@ -132,15 +129,30 @@ def test_postfix_connector_mode(tmp_path):
     assert not (tmp_path / "sasl_passwd").exists()
 
 
-def test_postconf_warning_is_fatal(tmp_path):
+def test_postconf_warning_the_new_content_adds_is_fatal(tmp_path):
+    # Issue 15 item 7: a warning the existing main.cf already gives (here "unused
+    # parameter") no longer fails the write; one that only the candidate gives does.
+    # No preset value makes postconf warn, so the candidate's check gets one more line.
     (tmp_path / "main.cf").write_text("bogus_parameter_xyz = 1\n")
-    (tmp_path / "master.cf").write_bytes(Path("/etc/postfix/master.cf").read_bytes())
+    (tmp_path / "master.cf").write_bytes((POSTFIX_DATA / "master.cf").read_bytes())
     before = (tmp_path / "main.cf").read_bytes()
-    with pytest.raises(engine.SettingsError, match="postconf"):
-        run({"preset": "postfix", "path": str(tmp_path), "credential": cred(), "smtp": SMTP,
-             "options": {"map_type": "hash"}})
+
+    def run_with_new_warning(argv, timeout=None):
+        rc, out, err = run_local(argv)
+        if argv[:1] == ["postconf"] and ".mailops-smtp-tmp-" in argv[2] and argv[3] == "-n":
+            err += "postconf: warning: %s/main.cf: unused parameter: smtp_password_typo=hunter2\n" % argv[2]
+        return rc, out, err
+
+    p = {"preset": "postfix", "path": str(tmp_path), "credential": cred(), "smtp": SMTP,
+         "options": {"map_type": "hash"}}
+    with pytest.raises(engine.SettingsError, match="postconf -n rejected") as e:
+        engine.execute(p, "k", run_with_new_warning)
+    assert "smtp_password_typo=(masked)" in str(e.value) and "hunter2" not in str(e.value)
+    assert "bogus_parameter_xyz" not in str(e.value)
     assert (tmp_path / "main.cf").read_bytes() == before
     assert not (tmp_path / "sasl_passwd").exists() and not (tmp_path / "sasl_passwd.db").exists()
+    run(p)
+    assert "relayhost = [smtp.office365.com]:587" in (tmp_path / "main.cf").read_text()
 
 
 def test_msmtp_oauth_and_default_account(tmp_path):
