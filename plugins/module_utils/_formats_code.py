@@ -17,17 +17,11 @@ __metaclass__ = type
 import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
-    LINE_BREAKS, FormatError, LineFormat, check_value)
+    LINE_BREAKS, FormatError, LineFormat, check_value, needs_escape)
 
 
 def single_quoted(value):
     return "'%s'" % value.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def needs_escape(ch):
-    """Line breaks and other control characters (not tab): written as escapes,
-    so every line of the file stays one line, whatever reads it."""
-    return ch in LINE_BREAKS or (ch != "\t" and (ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f))
 
 
 def _escaped(value, specials, code_point):

@@ -52,6 +52,12 @@ def has_line_break(value, encoded=""):
     return any(ch in value for ch in LINE_BREAKS if ch not in encoded)
 
 
+def needs_escape(ch):
+    """Line breaks and the other control characters (not tab): the formats that
+    have escapes (code, YAML) write these as escapes, so no value ends a line."""
+    return ch in LINE_BREAKS or (ch != "\t" and (ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f))
+
+
 def check_value(value, what, fmt_name, encoded=""):
     """Refuse what the format cannot carry; return the value as text.
 

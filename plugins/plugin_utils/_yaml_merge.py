@@ -15,8 +15,7 @@ import io
 from ansible.errors import AnsibleError
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _marker
-from ansible_collections.mailops.smtp.plugins.module_utils._formats_code import needs_escape
-from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import split_lines
+from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import needs_escape, split_lines
 from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint
 
 try:
