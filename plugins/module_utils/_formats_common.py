@@ -24,8 +24,46 @@ class FormatError(ValueError):
     """A value cannot be written in this format. The message never holds the value."""
 
 
-def check_value(value, what, fmt_name, allow_newline=False):
-    """Refuse what no line-based format can carry; return the value as text."""
+# One definition of a line, used wherever a file is cut into lines (reading and
+# writing): a line ends after LF; a CR before the LF belongs to the ending.
+# str.splitlines() must not be used on a file: it also breaks at the characters
+# below, so a value holding one would become two lines on the next run.
+LINE_END = "\n"
+
+# Every character that some reader of a target format takes as the end of a
+# line, record or field: CR and LF everywhere; VT and FF (str.splitlines, PCRE's
+# \R); FS, GS, RS (str.splitlines); NEL, LS, PS (str.splitlines and YAML 1.1,
+# which PyYAML reads). A format either encodes each of them or refuses it.
+LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+BREAK_NAMES = "CR, LF, VT, FF, FS, GS, RS, NEL (U+0085), LS (U+2028), PS (U+2029)"
+
+
+def split_lines(text):
+    """The lines of text, each with its line ending; text == "".join(split_lines(text))."""
+    lines = [line + LINE_END for line in text.split(LINE_END)]
+    lines[-1] = lines[-1][:-1]
+    if not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def has_line_break(value, encoded=""):
+    """Whether value holds a line-break character that is not in encoded."""
+    return any(ch in value for ch in LINE_BREAKS if ch not in encoded)
+
+
+def needs_escape(ch):
+    """Line breaks and the other control characters (not tab): the formats that
+    have escapes (code, YAML) write these as escapes, so no value ends a line."""
+    return ch in LINE_BREAKS or (ch != "\t" and (ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f))
+
+
+def check_value(value, what, fmt_name, encoded=""):
+    """Refuse what the format cannot carry; return the value as text.
+
+    encoded: the characters of LINE_BREAKS that the format's writer escapes so
+    that its reader gets them back; every other line break is refused.
+    """
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -34,8 +72,10 @@ def check_value(value, what, fmt_name, allow_newline=False):
         raise FormatError("%s must be a string, not %s" % (what, type(value).__name__))
     if "\x00" in value:
         raise FormatError("%s contains a NUL character, which %s cannot carry; no file was changed" % (what, fmt_name))
-    if not allow_newline and ("\n" in value or "\r" in value):
-        raise FormatError("%s contains a line break, which %s cannot carry; no file was changed" % (what, fmt_name))
+    if has_line_break(value, encoded):
+        raise FormatError(
+            "%s contains a line break or record separator, which %s cannot carry; no file was "
+            "changed. Choose a value without any of %s." % (what, fmt_name, BREAK_NAMES))
     return value
 
 
@@ -90,14 +130,14 @@ class LineFormat(object):
 
     def foreign_secret(self, entry):
         """Whether a line this run does not write may hold a secret; its diff shows a fingerprint."""
-        return any(secret_line(line) for line in entry.text.splitlines())
+        return any(secret_line(line) for line in split_lines(entry.text))
 
     def mask_foreign(self, entry, fp_key):
         return mask_line(entry.text, fp_key)
 
 
 def to_entries(fmt, text):
-    lines = text.splitlines(True)
+    lines = split_lines(text)
     entries = []
     for line in lines:
         if entries and fmt.continues(entries[-1].text, line):
@@ -214,7 +254,7 @@ def merge(fmt, text, assignments, block=None, marker_text=None, fp_key=None):
 
 def _strip_marker(fmt):
     def strip(t):
-        return "".join(l for l in t.splitlines(True) if not _marker.is_marker_line(l, fmt.comment))
+        return "".join(l for l in split_lines(t) if not _marker.is_marker_line(l, fmt.comment))
     return strip
 
 
@@ -236,7 +276,7 @@ def _masked(fmt, entries, fp_key):
     return "".join(out)
 
 
-SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 
 
 def check_key(key, pattern, fmt_name):

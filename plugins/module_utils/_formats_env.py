@@ -16,12 +16,29 @@ from ansible_collections.mailops.smtp.plugins.module_utils._formats_common impor
     FormatError, LineFormat, check_value)
 
 _KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+# Escapes that python-dotenv and phpdotenv both decode inside double quotes. Both
+# would also decode \n, \r, \v and \f, but neither has an escape for FS, GS, RS,
+# NEL, LS or PS, and other readers of .env files (Docker, systemd, a shell) do
+# not share these escapes: every line break is refused, none is encoded.
+_DOUBLE_QUOTED = {"\\": "\\\\", '"': '\\"'}
+# A value both readers take literally without quotes: no whitespace, quote, '#' or '$'.
+_BARE = re.compile(r"\A[^\s'\"#$]+\Z")
+
+
+def double_quoted(value, extra=None):
+    table = dict(_DOUBLE_QUOTED, **(extra or {}))
+    return '"%s"' % "".join(table.get(ch, ch) for ch in value)
 
 
 class EnvFormat(LineFormat):
-    """python-dotenv: single quotes are literal except for \\' and \\\\.
-    It expands ${VAR} in every value, quoted or not, with no escape."""
+    """Read the same by python-dotenv and vlucas/phpdotenv: double quotes with
+    the escapes both decode. python-dotenv expands ${VAR} in every value, quoted
+    or not, with no escape; its quoted-value pattern cannot end in an escaped
+    backslash (it runs on to the next quote in the file), so a value ending in a
+    backslash is written bare, which both read literally, or refused."""
 
     name = "env"
     comment = "#"
@@ -52,7 +69,14 @@ class EnvFormat(LineFormat):
             raise FormatError(
                 "%s contains '${', which dotenv readers expand as a variable even in quotes; "
                 "no file was changed. Choose a value without it." % what)
-        return "%s='%s'" % (key, value.replace("\\", "\\\\").replace("'", "\\'"))
+        if value.endswith("\\"):
+            if _BARE.match(value):
+                return "%s=%s" % (key, value)
+            raise FormatError(
+                "%s ends with a backslash and also holds whitespace, a quote, '#' or '$'; "
+                "python-dotenv cannot read such a value back in any quoting. No file was changed. "
+                "Choose a value that does not end with a backslash." % what)
+        return "%s=%s" % (key, double_quoted(value))
 
 
 # Laravel's env() turns these words into booleans/null/'' and strips one pair
@@ -62,8 +86,8 @@ _LARAVEL_QUOTED = re.compile(r"\A(['\"])(.*)\1\Z", re.S)
 
 
 class LaravelEnvFormat(EnvFormat):
-    """vlucas/phpdotenv v5: single quotes cannot hold a quote at all; double
-    quotes take \\\\, \\" and \\$ escapes and interpolate ${VAR} otherwise."""
+    """vlucas/phpdotenv v5 alone: single quotes cannot hold a quote at all; double
+    quotes take the escapes above and \\$, and interpolate ${VAR} otherwise."""
 
     name = "Laravel .env"
 
@@ -76,5 +100,4 @@ class LaravelEnvFormat(EnvFormat):
                 "%s is a word or a quoted string that Laravel's env() converts "
                 "(true/false/null/empty or surrounding quotes); no file was changed. "
                 "Choose another value." % what)
-        esc = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-        return '%s="%s"' % (key, esc)
+        return "%s=%s" % (key, double_quoted(value, {"$": "\\$"}))

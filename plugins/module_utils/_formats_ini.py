@@ -13,11 +13,11 @@ __metaclass__ = type
 import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
-    FormatError, LineFormat, check_value, refuse_edge_space)
+    FormatError, LineFormat, check_value, has_line_break, refuse_edge_space)
 
 _KEY = re.compile(r"^([A-Za-z0-9_.\-]+)\s*[=:]")
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+\Z")
 
 
 def _text(value):
@@ -66,7 +66,7 @@ class IniFormat(LineFormat):
     def new_block(self, block):
         if not block:
             return [], []
-        if "]" in block or "\n" in block:
+        if "]" in block or "\x00" in block or has_line_break(block):
             raise FormatError("section name %r cannot be written" % (block,))
         return ["[%s]" % block], []
 

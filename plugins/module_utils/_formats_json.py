@@ -16,7 +16,7 @@ import re
 from collections import OrderedDict
 
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
-    DELETE, FormatError, MergeResult, check_value)
+    DELETE, LINE_BREAKS, FormatError, MergeResult, check_value)
 from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint, mask_tree
 
 
@@ -69,8 +69,17 @@ def _set(data, parts, value, path):
         cur[parts[-1]] = value
 
 
+# json.dumps escapes the C0 controls (CR, LF, VT, FF, FS, GS, RS) but writes these
+# as they are; outside strings JSON has no such characters, so escaping them in
+# the text is safe and keeps every line of the file a line for any reader.
+_UNESCAPED_BREAKS = dict((ch, "\\u%04x" % ord(ch)) for ch in LINE_BREAKS if ord(ch) > 0x7f)
+
+
 def dump(data, indent):
-    return json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
+    for ch, esc in _UNESCAPED_BREAKS.items():
+        text = text.replace(ch, esc)
+    return text + "\n"
 
 
 def merge(text, assignments, path, fp_key):
@@ -83,8 +92,8 @@ def merge(text, assignments, path, fp_key):
     for key, value, secret, what in assignments:
         parts = split_path(key)
         if value is not DELETE:
-            # JSON can carry any string, but NUL is refused everywhere for one rule.
-            check_value(value, what, "JSON", allow_newline=True)
+            # JSON escapes every line break, but NUL is refused everywhere for one rule.
+            check_value(value, what, "JSON", encoded=LINE_BREAKS)
         if secret:
             secret_paths.append(parts)
         _set(data, parts, value, path)

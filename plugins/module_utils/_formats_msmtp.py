@@ -15,12 +15,12 @@ __metaclass__ = type
 import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
-    FormatError, LineFormat, check_value)
+    FormatError, LineFormat, check_value, split_lines)
 
 _CMD = re.compile(r"^\s*([a-z_]+)(\s|$)")
 _ACCOUNT = re.compile(r"^\s*account\s+(\S+)\s*$")
 _ANY_ACCOUNT = re.compile(r"^\s*account\s")
-_NAME = re.compile(r"^[A-Za-z0-9_.@\-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9_.@\-]+\Z")
 # Arguments that msmtp takes as keywords, never quoted.
 BARE = ("on", "off")
 
@@ -40,7 +40,7 @@ class MsmtpFormat(LineFormat):
         return m.group(1) if m else None
 
     def render(self, key, value, what):
-        if not re.match(r"^[a-z_]+$", key):
+        if not re.match(r"^[a-z_]+\Z", key):
             raise FormatError("%r is not an msmtp command" % (key,))
         value = check_value(value, what, self.name)
         if isinstance(value, bool):
@@ -79,7 +79,7 @@ _DEFAULT = re.compile(r"^\s*account\s+default\s*:")
 
 def set_default(text, account):
     """Make `account default : <account>` the last line; returns new text."""
-    lines = text.splitlines(True)
+    lines = split_lines(text)
     want = "account default : %s\n" % account
     kept = [l for l in lines if not _DEFAULT.match(l)]
     if lines and lines[-1] == want and len(kept) == len(lines) - 1:

@@ -33,7 +33,7 @@ class MainCfFormat(LineFormat):
         return line[:1] in (" ", "\t") and bool(line.strip())
 
     def render(self, key, value, what):
-        if not re.match(r"^[A-Za-z0-9_]+$", key):
+        if not re.match(r"^[A-Za-z0-9_]+\Z", key):
             raise FormatError("%r is not a Postfix parameter name" % (key,))
         value = check_value(value, what, self.name)
         if isinstance(value, bool):

@@ -14,11 +14,12 @@ __metaclass__ = type
 import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
-    FormatError, LineFormat, check_value)
+    LINE_BREAKS, FormatError, LineFormat, check_value)
 
 _KEY = re.compile(r"^[ \t\f]*([^\s=:#!\\][^\s=:\\]*)[ \t\f]*[=:\s]")
-_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]+$")
-_ESC = {"\\": "\\\\", "\t": "\\t", "\f": "\\f"}
+_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]+\Z")
+# Every line break is escaped (\n, \r, \f or \uXXXX), so a value never ends a line.
+_ESC = {"\\": "\\\\", "\t": "\\t", "\f": "\\f", "\n": "\\n", "\r": "\\r"}
 
 
 def _odd_backslashes(line):
@@ -58,7 +59,7 @@ class PropertiesFormat(LineFormat):
     def render(self, key, value, what):
         if not _NAME.match(key):
             raise FormatError("key %r is not a valid properties key" % (key,))
-        value = check_value(value, what, "a .properties file")
+        value = check_value(value, what, "a .properties file", encoded=LINE_BREAKS)
         if isinstance(value, bool):
             value = "true" if value else "false"
         return "%s=%s" % (key, escape_value(str(value)))

@@ -172,7 +172,7 @@ def msmtp(path, ctx, opts):
     ]
     if oauth:
         token_file = opts.get("token_file") or "/var/lib/mailops-smtp/%s.token" % account
-        if not re.match(r"^/[A-Za-z0-9_./\-]+$", token_file):
+        if not re.match(r"^/[A-Za-z0-9_./\-]+\Z", token_file):
             raise FormatError("options.token_file must be an absolute path of letters, digits, '.', '_', '-', '/'")
         keys += [a("password", DELETE), a("passwordeval", "cat %s" % token_file)]
     else:

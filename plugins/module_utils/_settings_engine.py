@@ -22,7 +22,7 @@ import time
 from ansible_collections.mailops.smtp.plugins.module_utils import _atomic, _mask, _marker
 from ansible_collections.mailops.smtp.plugins.module_utils import _formats_json
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
-    FormatError, MergeResult, merge)
+    BREAK_NAMES, FormatError, MergeResult, has_line_break, merge)
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_msmtp import set_default
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import PRESETS, build
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import ProfileError, get_profile
@@ -141,7 +141,8 @@ def build_context(smtp, credential):
     return ctx
 
 
-# Values that end up in SMTP commands or mail headers: a line break there is an injection.
+# Values that end up in SMTP commands or mail headers: a line break there is an injection
+# (and mail libraries differ on what a line break is, so every one of LINE_BREAKS counts).
 _ONE_LINE = ("host", "username", "from_address", "from_name", "tenant_id", "client_id", "tenant")
 # Far above any real setting (Entra passwords stop at 256): a longer value is a mistake.
 MAX_VALUE = 4096
@@ -160,9 +161,9 @@ def _check_values(ctx):
         if len(value) > MAX_VALUE:
             raise SettingsError("the value of %s is %d characters long, more than the %d accepted; no file was changed"
                                 % (name, len(value), MAX_VALUE))
-        if name in _ONE_LINE and any(c in value for c in "\r\n\x00"):
-            raise SettingsError("the value of %s contains CR, LF or NUL (SMTP command or header injection); "
-                                "no file was changed" % name)
+        if name in _ONE_LINE and ("\x00" in value or has_line_break(value)):
+            raise SettingsError("the value of %s contains %s or NUL (SMTP command or header injection); "
+                                "no file was changed. Remove the character from the value." % (name, BREAK_NAMES))
     port = ctx.get("port")
     if port is not None:
         text = str(port)

@@ -16,7 +16,9 @@ description:
     the preset or the O(keys) map owns change; in line-based formats every other line stays byte
     for byte, in JSON and YAML every other key stays (YAML comments too).
   - Each value is escaped by the format's own rules. A value the format cannot carry (a line break
-    in C(.env), trailing spaces in a Postfix map, NUL anywhere) is refused and no file is touched.
+    in C(.env), ini, msmtp or Postfix files, trailing spaces in a Postfix map, NUL anywhere) is
+    refused and no file is touched. Line breaks include VT, FF, FS, GS, RS, NEL, LS and PS; the
+    code formats, JSON, YAML and properties escape them. See docs/security.md.
   - Files are replaced atomically (candidate beside the file with the prefix C(.mailops-smtp-tmp-)
     and the writer's PID, mode 0600 from the first byte, fsync, rename); candidates left by a writer
     that is gone are removed, those of a writer still running are left alone.

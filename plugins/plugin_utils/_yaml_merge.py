@@ -15,11 +15,13 @@ import io
 from ansible.errors import AnsibleError
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _marker
+from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import needs_escape, split_lines
 from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint, mask_tree
 
 try:
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
     HAS_RUAMEL = True
 except ImportError:  # pragma: no cover - a controller without the requirement
     HAS_RUAMEL = False
@@ -65,7 +67,12 @@ def plain(value):
     if isinstance(value, int):
         return int(value)
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+        value = value.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+        if any(needs_escape(ch) for ch in value):
+            # ruamel writes NEL, LS and PS as they are in plain or single-quoted
+            # style, where PyYAML (YAML 1.1) reads them as line breaks; double
+            # quotes escape every line break and control character.
+            return DoubleQuotedScalarString(value)
     return value
 
 
@@ -125,4 +132,4 @@ def merge(text, assignments, credential, fp_key, path):
 
 
 def _strip(t):
-    return "".join(l for l in t.splitlines(True) if not _marker.is_marker_line(l, "#"))
+    return "".join(l for l in split_lines(t) if not _marker.is_marker_line(l, "#"))

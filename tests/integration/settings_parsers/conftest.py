@@ -34,10 +34,28 @@ def write(params):
     return summary
 
 
+# Every character some reader takes as a line, record or field break (stated here, not
+# imported, so the tests say what the code must do).
+BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+BINARY = (".db", ".lmdb", ".cdb")
+
+
+def has_break(pw):
+    return any(ch in pw for ch in BREAKS)
+
+
+def rotated(pw):
+    return "new-" + pw
+
+
 def write_corpus(tmp_path, make_params, refuse_rule):
     """Write every hostile password; return {password: path-or-dir} of the accepted ones.
 
     Refusals must match refuse_rule exactly, and a refused write must leave nothing behind.
+    An accepted password then goes through a rerun (no change), a rotation to another value
+    and back (each a secret change), and a last rerun (no change): a writer that splits a
+    stored value into two lines changes the file again on a rerun. No written file may hold
+    a line break other than LF: every value is encoded or refused.
     """
     accepted, refused = {}, []
     for i, pw in enumerate(CORPUS):
@@ -53,6 +71,17 @@ def write_corpus(tmp_path, make_params, refuse_rule):
             assert snapshot(d) == before, "a refused value must leave every file untouched"
             refused.append(pw)
             continue
+        label = "corpus entry %d" % i  # not the password: assertion messages are printed
+        assert not write(params)["changed"], "%s: a rerun changed the file" % label
+        for value in (rotated(pw), pw):
+            params["credential"] = dict(params["credential"], password=value)
+            s = write(params)
+            assert s["changed"] and s["secret_changed"], "%s: a rotation was not a secret change" % label
+        assert not write(params)["changed"], "%s: a rerun after the rotation changed the file" % label
+        for f in d.iterdir():
+            if f.is_file() and not f.name.endswith(BINARY):
+                text = f.read_text(encoding="utf-8")
+                assert not has_break(text.replace("\n", "")), "%s: %s holds a line break other than LF" % (label, f.name)
         accepted[pw] = d
     expected = [pw for pw in CORPUS if refuse_rule(pw)]
     assert refused == expected

@@ -85,3 +85,57 @@ def test_playbook(tmp_path):
     assert refused["failed"] and "${" in refused["msg"]
     assert (tmp_path / ".env").read_text() == "KEEP=1\n"
     assert not list(tmp_path.glob(".mailops-smtp-tmp-*"))
+
+
+LINE_BREAK_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: django, twice
+      mailops.smtp.settings: {preset: django, path: "%(d)s/mail_settings.py", smtp: {host: h.example, port: 587},
+                              credential: {username: u@contoso.com, password: !unsafe "%(django)s"}}
+      loop: [1, 2]
+      register: dj
+    - name: yaml, twice
+      mailops.smtp.settings: {format: yaml, path: "%(d)s/app.yml", smtp: {profile: m365},
+                              credential: {username: u@contoso.com, password: !unsafe "%(yaml)s"},
+                              keys: {password: mail.password}}
+      loop: [1, 2]
+      register: ym
+    - name: keep the results for the test
+      ansible.builtin.copy:
+        content: "{{ [dj.results | map(attribute='changed'), ym.results | map(attribute='changed')] | to_json }}"
+        dest: "%(d)s/results.json"
+        mode: "0600"
+"""
+
+
+def test_line_breaks_in_values_through_the_playbook(tmp_path):
+    """Issue 15: the reproduction of item 1 (a VT in a Django password became a line of code on
+    the second run) and item 6 (NEL in YAML read back as a space), through ansible-playbook."""
+    import runpy
+
+    import yaml
+    from ruamel.yaml import YAML
+
+    pwned = tmp_path / "PWNED"
+    django_pw = 'x\vopen("%s","w") #' % pwned
+    yaml_pw = "nel\x85ls\u2028end"
+    # YAML double-quoted escapes, so the playbook itself carries the characters.
+    esc = {k: v.replace("\\", "\\\\").replace('"', '\\"').replace("\v", "\\v").replace("\x85", "\\N")
+           .replace("\u2028", "\\L") for k, v in (("django", django_pw), ("yaml", yaml_pw))}
+    (tmp_path / "app.yml").write_text("# keep me\nmail:\n  other: 1\n")
+    (tmp_path / "play.yml").write_text(LINE_BREAK_PLAY % dict(esc, d=tmp_path))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build" / "collections"),
+               ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    p = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(tmp_path / "play.yml")],
+                       env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert p.returncode == 0, p.stdout[-2000:]
+    dj, ym = json.loads((tmp_path / "results.json").read_text())
+    assert dj == [True, False] and ym == [True, False]
+    ns = runpy.run_path(str(tmp_path / "mail_settings.py"))
+    assert ns["EMAIL_HOST_PASSWORD"] == django_pw and not pwned.exists()
+    text = (tmp_path / "app.yml").read_text(encoding="utf-8")
+    assert yaml.safe_load(text)["mail"]["password"] == yaml_pw
+    assert YAML(typ="rt").load(text)["mail"]["password"] == yaml_pw
