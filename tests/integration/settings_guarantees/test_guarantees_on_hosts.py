@@ -151,7 +151,7 @@ def test_concurrent_writers_on_two_hosts_keep_every_change(lab, tmp_path):
         text = sh(lab, "host2", 'cat "$1/app.env"; ls -a "$1"', d).stdout
         for host in ("HOST1", "HOST2"):
             for i in range(1, 5):
-                assert "%s_PW_%d='%s'" % (host, i, PW) in text, text
+                assert '%s_PW_%d="%s"' % (host, i, PW) in text, text
         assert "KEEP=1" in text and ".mailops-smtp-tmp-" not in text
     finally:
         sh(lab, "host1", 'rm -rf "$1"', d)

@@ -216,7 +216,7 @@ def test_two_writers_of_one_file_both_keep_their_change(tmp_path, monkeypatch):
         t.join(30)
     assert not errors
     text = f.read_text()
-    assert "FIRST_PASSWORD='one'" in text and "SECOND_PASSWORD='two'" in text and "KEEP=1" in text
+    assert 'FIRST_PASSWORD="one"' in text and 'SECOND_PASSWORD="two"' in text and "KEEP=1" in text
 
 
 def test_stale_cleanup_spares_a_live_writers_candidate(tmp_path):
