@@ -18,13 +18,15 @@ from ansible_collections.mailops.smtp.plugins.module_utils._presets import LOGIC
 from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import SettingsError, build_context
 
 MODULE = "mailops.smtp.settings"
-INTERNAL = ("fingerprint_key", "content", "secret_changed", "diff_before", "diff_after", "deployed")
+# Plumbing from this plugin to the module; the leading underscore keeps them out of
+# the module's docs, as ansible.builtin.copy does with _original_basename.
+INTERNAL = ("_fingerprint_key", "_content", "_secret_changed", "_diff_before", "_diff_after", "_deployed")
 
 
 def check_args(args):
     """Refuse bad input before anything reaches a host."""
     for k in INTERNAL:
-        if k in args and k != "fingerprint_key":
+        if k in args and k != "_fingerprint_key":
             raise AnsibleActionFail("%s is set by the action plugin, not by the task" % k)
     preset, fmt = args.get("preset"), args.get("format")
     if bool(preset) == bool(fmt):
@@ -55,7 +57,7 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
         check_args(args)
-        args["fingerprint_key"] = _mask.new_key()
+        args["_fingerprint_key"] = _mask.new_key()
         if args.get("format") == "yaml":
             args.update(self._yaml(args, task_vars))
         mod = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
@@ -82,6 +84,6 @@ class ActionModule(ActionBase):
             old = base64.b64decode(slurp["content"]).decode("utf-8")
         elif "not found" not in slurp.get("msg", "").lower() and "no such file" not in slurp.get("msg", "").lower():
             raise AnsibleActionFail("cannot read %s from the host: %s" % (path, slurp.get("msg")))
-        m = _yaml_merge.merge(old, assignments, args.get("credential"), args["fingerprint_key"], path)
-        return dict(content=m["content"], secret_changed=m["secret_changed"], diff_before=m["before"],
-                    diff_after=m["after"], deployed=m["deployed"])
+        m = _yaml_merge.merge(old, assignments, args.get("credential"), args["_fingerprint_key"], path)
+        return {"_content": m["content"], "_secret_changed": m["secret_changed"], "_diff_before": m["before"],
+                "_diff_after": m["after"], "_deployed": m["deployed"]}

@@ -209,8 +209,8 @@ def plan(params, fp_key, run):
                                   secret_changed=False, before_masked=old or "",
                                   after_masked=new_bytes.decode("utf-8", "replace"), deployed=None)
             elif sp["fmt"] == "content":
-                res = content_result(old, params.get("content"), params.get("secret_changed"),
-                                     params.get("diff_before"), params.get("diff_after"))
+                res = content_result(old, params.get("_content"), params.get("_secret_changed"),
+                                     params.get("_diff_before"), params.get("_diff_after"))
                 new_bytes = res.text.encode("utf-8")
             elif sp["fmt"] == "json":
                 res = _formats_json.merge(old, sp["assignments"], sp["path"], fp_key)
@@ -249,7 +249,7 @@ def plan(params, fp_key, run):
                               _atomic.target_attrs(side, None, params.get("owner"), params.get("group"), 0o644),
                               old is not None))
     elif main.spec["fmt"] == "content":
-        main.result.deployed = params.get("deployed")
+        main.result.deployed = params.get("_deployed")
     return plans
 
 

@@ -137,25 +137,6 @@ options:
   reload_command:
     description: Run after the files were written, only when settings or the secret changed (not the marker alone).
     type: str
-  fingerprint_key:
-    description: The per-run key of diff fingerprints. The action plugin sets it.
-    type: str
-  content:
-    description: Internal. The finished YAML file from the action plugin.
-    type: str
-  secret_changed:
-    description: Internal. Set by the action plugin for YAML, where it merges.
-    type: bool
-    default: false
-  diff_before:
-    description: Internal. The masked YAML before the change, from the action plugin.
-    type: str
-  diff_after:
-    description: Internal. The masked YAML after the change, from the action plugin.
-    type: str
-  deployed:
-    description: Internal. The marker found in the YAML file, from the action plugin.
-    type: dict
 notes:
   - "Postfix cannot do XOAUTH2 on Debian 12; use C(mode: connector) in O(options) or the msmtp preset."
   - Grafana, Spring, Laravel, Django and Nextcloud cannot do XOAUTH2 over SMTP; relay their mail instead.
@@ -267,12 +248,13 @@ def argument_spec():
         create=dict(type="bool", default=True),
         validate=dict(type="str"),
         reload_command=dict(type="str"),
-        fingerprint_key=dict(type="str", no_log=True),
-        content=dict(type="str", no_log=True),
-        secret_changed=dict(type="bool", default=False),
-        diff_before=dict(type="str", no_log=False),
-        diff_after=dict(type="str", no_log=False),
-        deployed=dict(type="dict"),
+        # Set by the action plugin only, hidden from the docs by their underscore.
+        _fingerprint_key=dict(type="str", no_log=True),
+        _content=dict(type="str", no_log=True),
+        _secret_changed=dict(type="bool", default=False),
+        _diff_before=dict(type="str", no_log=False),
+        _diff_after=dict(type="str", no_log=False),
+        _deployed=dict(type="dict"),
     )
 
 
@@ -281,7 +263,7 @@ def run_module():
                            mutually_exclusive=[("preset", "format")],
                            required_one_of=[("preset", "format")])
     params = module.params
-    fp_key = params.get("fingerprint_key") or _mask.new_key()
+    fp_key = params.get("_fingerprint_key") or _mask.new_key()
 
     run = engine.module_runner(module)
     try:

@@ -158,7 +158,7 @@ def test_jinja_in_a_secret_is_written_literally(run_module, target):
 
 # The settings action refuses some input on the controller, before any connection.
 ACTION_CASES = [
-    ({"preset": "msmtp", "content": "x"}, "set by the action plugin"),
+    ({"preset": "msmtp", "_content": "x"}, "set by the action plugin"),
     ({}, "give exactly one of preset"),
     ({"preset": "msmtp", "format": "env"}, "give exactly one of preset"),
     ({"preset": "exchange"}, "unknown preset 'exchange'"),
