@@ -31,12 +31,16 @@ description:
     permission, not SMTP), V(spring), V(laravel), V(django), V(nextcloud)."
 author:
   - mailops.smtp maintainers (@mailops)
+requirements:
+  - ruamel.yaml (on the controller, for O(format=yaml) only)
+extends_documentation_fragment:
+  - mailops.smtp.attributes
+  - mailops.smtp.attributes.platform_posix
+  - mailops.smtp.attributes.action_group_smtp
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Secret lines and values show as C(fingerprint:<hmac>), never as the secret.
 options:

@@ -38,12 +38,12 @@ from tests.integration.packaging._collection import (
 )
 
 # What a user's copy of the collection is made of, and nothing else.
-SHIPPED_TOP = {"README.md", "MANIFEST.json", "FILES.json", "LICENSE", "COPYING",
+SHIPPED_TOP = {"README.md", "MANIFEST.json", "FILES.json", "LICENSE", "COPYING", "LICENSES", "REUSE.toml",
                "plugins", "roles", "playbooks", "docs", "meta", "changelogs"}
-REQUIRED_TOP = {"README.md", "MANIFEST.json", "FILES.json", "plugins", "roles", "playbooks", "docs", "meta",
+REQUIRED_TOP = {"README.md", "MANIFEST.json", "FILES.json", "LICENSES", "plugins", "roles", "playbooks", "docs", "meta",
                 "changelogs"}
 # Shipped directories whose every file in the checkout must be in the tarball.
-SHIPPED_DIRS = ("plugins", "roles", "playbooks", "docs", "meta", "changelogs")
+SHIPPED_DIRS = ("plugins", "roles", "playbooks", "docs", "meta", "changelogs", "LICENSES")
 # Development files that live inside shipped directories (fnmatch patterns; `*` spans `/`).
 DEV_FILES_IN_SHIPPED_DIRS = ("docs/lab.md", "roles/*/molecule", "roles/*/molecule/*")
 
