@@ -255,7 +255,7 @@ def argument_spec():
         # Set by the action plugin only, hidden from the docs by their underscore.
         _fingerprint_key=dict(type="str", no_log=True),
         _content=dict(type="str", no_log=True),
-        _secret_changed=dict(type="bool", default=False),
+        _secret_changed=dict(type="bool"),
         _diff_before=dict(type="str", no_log=False),
         _diff_after=dict(type="str", no_log=False),
         _deployed=dict(type="dict"),
