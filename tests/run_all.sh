@@ -8,13 +8,16 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 VENV=$ROOT/.venv
 VENV219=$ROOT/.venv-219
+VENV220=$ROOT/.venv-220
+IMPORTER=$ROOT/.venv-importer
+TOOLS=$ROOT/.venv-tools
 LABDIR=$ROOT/.lab
 LAB_HOSTS=${LAB_HOSTS:-10}
 export PYTHONDONTWRITEBYTECODE=1
 export ANSIBLE_COLLECTIONS_PATH=$ROOT/.build/collections
 export ANSIBLE_NOCOLOR=1
 export PATH=$VENV/bin:$PATH
-ALL=(lint sanity compat-sanity units lab-lifecycle integration security molecule compat)
+ALL=(lint galaxy sanity sanity-220 compat-sanity units lab-lifecycle integration security molecule compat)
 SUITES=("$@")
 [ ${#SUITES[@]} -eq 0 ] && SUITES=("${ALL[@]}")
 [ "${SUITES[0]}" = compat ] && [ $# -eq 1 ] && SUITES=(compat-sanity compat)
@@ -57,7 +60,7 @@ stage_collection() {
 pybin() {
   local d=$ROOT/.build/pybin
   mkdir -p "$d"
-  for v in 3.8 3.9 3.11 3.12; do
+  for v in 3.8 3.9 3.10 3.11 3.12 3.13; do
     local p; p=$(find /root/.pyenv/versions -maxdepth 3 -path "*/$v.*/bin/python$v" 2>/dev/null | sort -V | tail -1)
     [ -n "$p" ] && ln -sfn "$p" "$d/python$v"
   done
@@ -87,16 +90,58 @@ PY
   echo "$home"
 }
 
+# Sanity on the source tree (the tarball leaves tests/ out), with every ansible-core
+# the collection supports, each on every target Python this machine has (pybin):
+# without --python, ansible-test runs compile and import once per Python it finds.
+sanity_with() {  # venv, extra ansible-test arguments...
+  local venv=$1; shift
+  local dest home; dest=$(stage_collection); home=$(test_home "$venv")
+  (cd "$dest" && HOME=$home PATH="$(pybin):$venv/bin:/usr/local/bin:/usr/bin:/bin" "$venv/bin/ansible-test" sanity \
+     --local --color no "$@")
+}
+
 suite_sanity() {
-  local dest home; dest=$(stage_collection); home=$(test_home "$VENV")
-  (cd "$dest" && HOME=$home PATH="$(pybin):$VENV/bin:$PATH" "$VENV/bin/ansible-test" sanity --local --python 3.12 \
-     --color no)
+  sanity_with "$VENV"
+}
+
+suite_sanity_220() {
+  sanity_with "$VENV220"
 }
 
 suite_compat_sanity() {
-  local dest home; dest=$(stage_collection); home=$(test_home "$VENV219")
-  (cd "$dest" && HOME=$home PATH="$(pybin):$VENV219/bin:$PATH" "$VENV219/bin/ansible-test" sanity --local \
-     --python 3.8 --test compile --test import --color no)
+  sanity_with "$VENV219"
+}
+
+# What Galaxy and Automation Hub check on an uploaded tarball, on the tarball we build:
+# galaxy-importer (its ansible-test step off, tests/setup/galaxy-importer.cfg), the docs
+# lint, the changelog lint, and the REUSE licence lint (of the tarball and the source tree).
+suite_galaxy() {
+  local out=$ROOT/.build/release rc=0
+  rm -rf "$out" && mkdir -p "$out"
+  "$VENV/bin/ansible-galaxy" collection build --force --output-path "$out" >/dev/null || return 1
+  local tarball; tarball=$(ls "$out"/mailops-smtp-*.tar.gz)
+  local coll=$out/collections/ansible_collections/mailops/smtp
+  mkdir -p "$coll" && tar -xzf "$tarball" -C "$coll" || return 1
+  echo "--- galaxy-importer $(basename "$tarball")"
+  (cd "$out" && GALAXY_IMPORTER_CONFIG=$ROOT/tests/setup/galaxy-importer.cfg PATH="$IMPORTER/bin:$PATH" \
+     "$IMPORTER/bin/python" -m galaxy_importer.main "$tarball") > "$out/importer.log" 2>&1
+  local irc=$?
+  # The importer exits 0 on warnings; a reviewer stops on them too.
+  grep -E "^(WARNING|ERROR)" "$out/importer.log"
+  if [ $irc -ne 0 ] || grep -qE "^(WARNING|ERROR)" "$out/importer.log"; then
+    echo "galaxy-importer: not clean (exit $irc), see $out/importer.log"; rc=1
+  else
+    echo "galaxy-importer: clean"
+  fi
+  echo "--- antsibull-docs lint-collection-docs --plugin-docs"
+  PATH="$VENV/bin:$PATH" ANSIBLE_COLLECTIONS_PATH=$out/collections \
+    "$TOOLS/bin/antsibull-docs" lint-collection-docs --plugin-docs "$coll" || rc=1
+  echo "--- antsibull-changelog lint"
+  (cd "$coll" && "$TOOLS/bin/antsibull-changelog" lint) || rc=1
+  echo "--- reuse lint (tarball, then source tree)"
+  "$TOOLS/bin/reuse" --root "$coll" lint --lines || rc=1
+  "$TOOLS/bin/reuse" --root "$ROOT" lint --lines || rc=1
+  return $rc
 }
 
 suite_units() {
