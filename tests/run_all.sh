@@ -112,6 +112,32 @@ suite_compat_sanity() {
   sanity_with "$VENV219"
 }
 
+# The release notes the next release would get: every role is listed (from its main
+# entry point's version_added), beside the modules and plugins.
+trial_release() {  # dir holding collections/
+  # Outside the checkout, with galaxy.yml beside it: antsibull-changelog looks for the
+  # collection root upwards, and would release (and delete the fragments of) the checkout.
+  local tmp version role rc=0
+  tmp=$(mktemp -d /tmp/mailops-trial-release.XXXXXX)
+  local trial=$tmp/ansible_collections/mailops/smtp
+  mkdir -p "$(dirname "$trial")" && cp -r "$1/collections/ansible_collections/mailops/smtp" "$trial" \
+    && cp galaxy.yml "$trial/" || { rm -rf "$tmp"; return 1; }
+  version=$("$VENV/bin/python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["version"])' galaxy.yml)
+  if (cd "$trial" && PATH="$TOOLS/bin:$PATH" ANSIBLE_COLLECTIONS_PATH=$tmp "$TOOLS/bin/antsibull-changelog" release \
+        --version "$version" >/dev/null 2>&1) && [ -f "$trial/CHANGELOG.rst" ]; then
+    for role in roles/*/; do
+      role=$(basename "$role")
+      sed -n '/^New Roles/,$p' "$trial/CHANGELOG.rst" | grep -q "^- $role - " \
+        || { echo "the trial release notes do not list the role $role"; rc=1; }
+    done
+  else
+    echo "antsibull-changelog release of a copy failed"; rc=1
+  fi
+  [ $rc -eq 0 ] && echo "trial release $version: every role listed"
+  rm -rf "$tmp"
+  return $rc
+}
+
 # What Galaxy and Automation Hub check on an uploaded tarball, on the tarball we build:
 # galaxy-importer (its ansible-test step off, tests/setup/galaxy-importer.cfg), the docs
 # lint, the changelog lint, and the REUSE licence lint (of the tarball and the source tree).
@@ -134,10 +160,11 @@ suite_galaxy() {
     echo "galaxy-importer: clean"
   fi
   echo "--- antsibull-docs lint-collection-docs --plugin-docs"
-  PATH="$VENV/bin:$PATH" ANSIBLE_COLLECTIONS_PATH=$out/collections \
+  PATH="$TOOLS/bin:$PATH" ANSIBLE_COLLECTIONS_PATH=$out/collections \
     "$TOOLS/bin/antsibull-docs" lint-collection-docs --plugin-docs "$coll" || rc=1
-  echo "--- antsibull-changelog lint"
+  echo "--- antsibull-changelog lint, and a trial release of a copy"
   (cd "$coll" && "$TOOLS/bin/antsibull-changelog" lint) || rc=1
+  trial_release "$out" || rc=1
   echo "--- reuse lint (tarball, then source tree)"
   "$TOOLS/bin/reuse" --root "$coll" lint --lines || rc=1
   "$TOOLS/bin/reuse" --root "$ROOT" lint --lines || rc=1

@@ -7,7 +7,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-
 class ModuleDocFragment(object):
     # The attributes every module declares, described once; each module says its own
     # support (and details). Usage, as the community collections do:

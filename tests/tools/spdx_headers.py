@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Add the SPDX lines to every source file git knows that lacks them (idempotent).
 
     python3 tests/tools/spdx_headers.py          add them
@@ -15,8 +14,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-COPYRIGHT = "SPDX-FileCopyrightText: mailops.smtp contributors"
-LICENSE = "SPDX-License-Identifier: GPL-3.0-or-later"
+# Split, so that reuse does not read these constants as this file's own tags.
+COPYRIGHT = "SPDX-" "FileCopyrightText: mailops.smtp contributors"
+LICENSE = "SPDX-" "License-Identifier: GPL-3.0-or-later"
 # The header line the files already have; the SPDX lines go right after it.
 OLD_LICENSE_LINE = "# GNU General Public License v3.0+"
 HASH = {".py", ".sh", ".yml", ".yaml", ".ini", ".cfg", ".toml"}
