@@ -15,12 +15,11 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _mask
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import LOGICAL, PRESETS, SECRET_LOGICAL
-from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import SettingsError, build_context
+from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import (
+    PRIVATE_OPTIONS, SettingsError, build_context)
 
 MODULE = "mailops.smtp.settings"
-# Plumbing from this plugin to the module; the leading underscore keeps them out of
-# the module's docs, as ansible.builtin.copy does with _original_basename.
-INTERNAL = ("_fingerprint_key", "_content", "_secret_changed", "_diff_before", "_diff_after", "_deployed")
+INTERNAL = PRIVATE_OPTIONS
 
 
 def check_args(args):

@@ -25,6 +25,14 @@ from ansible_collections.mailops.smtp.plugins.module_utils._presets import PRESE
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import ProfileError, get_profile
 
 
+# The options only the action plugin passes to the module (the finished YAML file, its
+# masked diff, the per-run fingerprint key). The module takes them out of its arguments
+# before validation, so they are in no argument spec: ansible-doc never shows them, and
+# validate-modules needs no ignore for them. Secret ones are masked in any output.
+PRIVATE_OPTIONS = ("_fingerprint_key", "_content", "_secret_changed", "_diff_before", "_diff_after", "_deployed")
+SECRET_PRIVATE_OPTIONS = ("_fingerprint_key", "_content")
+
+
 class SettingsError(Exception):
     """The change cannot be made; no file was touched unless the message says so."""
 

@@ -252,21 +252,25 @@ def argument_spec():
         create=dict(type="bool", default=True),
         validate=dict(type="str"),
         reload_command=dict(type="str"),
-        # Set by the action plugin only, hidden from the docs by their underscore.
-        _fingerprint_key=dict(type="str", no_log=True),
-        _content=dict(type="str", no_log=True),
-        _secret_changed=dict(type="bool"),
-        _diff_before=dict(type="str", no_log=False),
-        _diff_after=dict(type="str", no_log=False),
-        _deployed=dict(type="dict"),
     )
 
 
+class SettingsModule(AnsibleModule):
+    """Takes the action plugin's private options out of the arguments before they are
+    validated (engine.PRIVATE_OPTIONS), so that no argument spec, and so no doc, has them."""
+
+    def _load_params(self):
+        super(SettingsModule, self)._load_params()
+        self.private_params = dict((k, self.params.pop(k)) for k in engine.PRIVATE_OPTIONS if k in self.params)
+        self.no_log_values.update(v for k, v in self.private_params.items()
+                                  if k in engine.SECRET_PRIVATE_OPTIONS and v)
+
+
 def run_module():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("preset", "format")],
-                           required_one_of=[("preset", "format")])
-    params = module.params
+    module = SettingsModule(argument_spec=argument_spec(), supports_check_mode=True,
+                            mutually_exclusive=[("preset", "format")],
+                            required_one_of=[("preset", "format")])
+    params = dict(module.params, **module.private_params)
     fp_key = params.get("_fingerprint_key") or _mask.new_key()
 
     run = engine.module_runner(module)
