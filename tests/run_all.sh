@@ -120,8 +120,10 @@ trial_release() {  # dir holding collections/
   local tmp version role rc=0
   tmp=$(mktemp -d /tmp/mailops-trial-release.XXXXXX)
   local trial=$tmp/ansible_collections/mailops/smtp
-  mkdir -p "$(dirname "$trial")" && cp -r "$1/collections/ansible_collections/mailops/smtp" "$trial" \
-    && cp galaxy.yml "$trial/" || { rm -rf "$tmp"; return 1; }
+  if ! { mkdir -p "$(dirname "$trial")" && cp -r "$1/collections/ansible_collections/mailops/smtp" "$trial" \
+          && cp galaxy.yml "$trial/"; }; then
+    rm -rf "$tmp"; return 1
+  fi
   version=$("$VENV/bin/python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["version"])' galaxy.yml)
   if (cd "$trial" && PATH="$TOOLS/bin:$PATH" ANSIBLE_COLLECTIONS_PATH=$tmp "$TOOLS/bin/antsibull-changelog" release \
         --version "$version" >/dev/null 2>&1) && [ -f "$trial/CHANGELOG.rst" ]; then

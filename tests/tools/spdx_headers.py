@@ -15,8 +15,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # Split, so that reuse does not read these constants as this file's own tags.
-COPYRIGHT = "SPDX-" "FileCopyrightText: mailops.smtp contributors"
-LICENSE = "SPDX-" "License-Identifier: GPL-3.0-or-later"
+COPYRIGHT = "SPDX-" + "FileCopyrightText: mailops.smtp contributors"
+LICENSE = "SPDX-" + "License-Identifier: GPL-3.0-or-later"
 # The header line the files already have; the SPDX lines go right after it.
 OLD_LICENSE_LINE = "# GNU General Public License v3.0+"
 HASH = {".py", ".sh", ".yml", ".yaml", ".ini", ".cfg", ".toml"}
