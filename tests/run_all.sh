@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Run the test suites one after the other; each prints its duration, and the
 # run fails loudly if any suite fails or runs no test (pytest's exit 5 included).
 #   bash tests/run_all.sh                 every suite (what `make test` runs)

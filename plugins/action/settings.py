@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Controller half of mailops.smtp.settings: early checks, the per-run
 fingerprint key, and the YAML merge; the module on the host does the writing."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hostile-input suite (issue 9, section 2): every bad input gets a clear, specific error, no
 secret in it, and no file changes (checksums before and after).
 

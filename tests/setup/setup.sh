@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Install what `make demo` and `make test` need on a fresh Debian machine, as root:
 # the apt packages of tests/apt-packages.txt, then the pinned venvs.
 set -euo pipefail

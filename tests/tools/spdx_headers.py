@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Add the SPDX lines to every source file git knows that lacks them (idempotent).
 
     python3 tests/tools/spdx_headers.py          add them

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The first release reads like a first release (no lab needed).
 
 Until `changelogs/changelog.yaml` records a release, nothing was ever released, so:

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The user docs and the README say only what the collection has (no lab needed).
 
 Every YAML block parses; every `mailops.smtp.*` name exists; every option of a module task,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The collection as users get it: the tarball, its installed copy, and the execution-environment files.
 
 No lab needed: the tarball is built and installed once for the module, offline.

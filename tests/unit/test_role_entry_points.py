@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A role entry point that cannot do its job says so (no lab needed)."""
 
 from __future__ import annotations

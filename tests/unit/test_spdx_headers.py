@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """tests/tools/spdx_headers.py adds header lines only, in each file's comment style (no lab needed)."""
 
 from __future__ import annotations
