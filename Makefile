@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The README's two commands are `make demo` and `make test`; both run as root on
 # a fresh Debian machine and install what they need first (`make setup`).
 SHELL := /bin/bash

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Internal use only: the parts every bench/*_bench.py shares.
 
 - run_in_lab: the "outer" half of a bench (a lab under a state dir, the script again inside the

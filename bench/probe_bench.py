@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark of mailops.smtp.probe, side by side with swaks, over 50 ms each way (issue 4).
 
     .venv/bin/python bench/probe_bench.py [--runs 5] [--state-dir .lab-bench] [--keep-lab] [--update-doc]

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Run every bench/*_bench.py, one after the other (`make bench` calls this). Each bench brings
 # up the lab it needs under its own state dir and takes it down again; results go to stdout
 # and bench/results/.

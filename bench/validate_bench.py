@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark of fleet validation: our validate playbook beside Ansible's floor and what users write today.
 
     .venv/bin/python bench/validate_bench.py [--hosts 10,25,50] [--runs 3] [--forks 25]

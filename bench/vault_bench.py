@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark of the load on Vault: fetch-once (our action) beside a hashi_vault lookup in group_vars.
 
     .venv/bin/python bench/vault_bench.py [--hosts 1,10,30] [--runs 3] [--state-dir .lab-bench-vault]

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared test setup: make `ansible_collections.mailops.smtp` importable."""
 
 from __future__ import annotations

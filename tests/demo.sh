@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # `make demo`: a simulated fleet checks, before a mail migration, that it can submit mail to
 # Microsoft 365; prints the fleet summary and where the report is; tears the lab down.
 set -uo pipefail

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The settings engine's command runner for tests that call the engine in-process.
 
 On a host the engine runs commands through the module's run_command; in-process

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Run the test suites one after the other; each prints its duration, and the
 # run fails loudly if any suite fails or runs no test (pytest's exit 5 included).
 #   bash tests/run_all.sh                 every suite (what `make test` runs)
@@ -8,13 +10,16 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 VENV=$ROOT/.venv
 VENV219=$ROOT/.venv-219
+VENV220=$ROOT/.venv-220
+IMPORTER=$ROOT/.venv-importer
+TOOLS=$ROOT/.venv-tools
 LABDIR=$ROOT/.lab
 LAB_HOSTS=${LAB_HOSTS:-10}
 export PYTHONDONTWRITEBYTECODE=1
 export ANSIBLE_COLLECTIONS_PATH=$ROOT/.build/collections
 export ANSIBLE_NOCOLOR=1
 export PATH=$VENV/bin:$PATH
-ALL=(lint sanity compat-sanity units lab-lifecycle integration security molecule compat)
+ALL=(lint galaxy sanity sanity-220 compat-sanity units lab-lifecycle integration security molecule compat)
 SUITES=("$@")
 [ ${#SUITES[@]} -eq 0 ] && SUITES=("${ALL[@]}")
 [ "${SUITES[0]}" = compat ] && [ $# -eq 1 ] && SUITES=(compat-sanity compat)
@@ -57,7 +62,7 @@ stage_collection() {
 pybin() {
   local d=$ROOT/.build/pybin
   mkdir -p "$d"
-  for v in 3.8 3.9 3.11 3.12; do
+  for v in 3.8 3.9 3.10 3.11 3.12 3.13; do
     local p; p=$(find /root/.pyenv/versions -maxdepth 3 -path "*/$v.*/bin/python$v" 2>/dev/null | sort -V | tail -1)
     [ -n "$p" ] && ln -sfn "$p" "$d/python$v"
   done
@@ -87,16 +92,87 @@ PY
   echo "$home"
 }
 
+# Sanity on the source tree (the tarball leaves tests/ out), with every ansible-core
+# the collection supports, each on every target Python this machine has (pybin):
+# without --python, ansible-test runs compile and import once per Python it finds.
+sanity_with() {  # venv, extra ansible-test arguments...
+  local venv=$1; shift
+  local dest home; dest=$(stage_collection); home=$(test_home "$venv")
+  (cd "$dest" && HOME=$home PATH="$(pybin):$venv/bin:/usr/local/bin:/usr/bin:/bin" "$venv/bin/ansible-test" sanity \
+     --local --color no "$@")
+}
+
 suite_sanity() {
-  local dest home; dest=$(stage_collection); home=$(test_home "$VENV")
-  (cd "$dest" && HOME=$home PATH="$(pybin):$VENV/bin:$PATH" "$VENV/bin/ansible-test" sanity --local --python 3.12 \
-     --color no)
+  sanity_with "$VENV"
+}
+
+suite_sanity_220() {
+  sanity_with "$VENV220"
 }
 
 suite_compat_sanity() {
-  local dest home; dest=$(stage_collection); home=$(test_home "$VENV219")
-  (cd "$dest" && HOME=$home PATH="$(pybin):$VENV219/bin:$PATH" "$VENV219/bin/ansible-test" sanity --local \
-     --python 3.8 --test compile --test import --color no)
+  sanity_with "$VENV219"
+}
+
+# The release notes the next release would get: every role is listed (from its main
+# entry point's version_added), beside the modules and plugins.
+trial_release() {  # dir holding collections/
+  # Outside the checkout, with galaxy.yml beside it: antsibull-changelog looks for the
+  # collection root upwards, and would release (and delete the fragments of) the checkout.
+  local tmp version role rc=0
+  tmp=$(mktemp -d /tmp/mailops-trial-release.XXXXXX)
+  local trial=$tmp/ansible_collections/mailops/smtp
+  if ! { mkdir -p "$(dirname "$trial")" && cp -r "$1/collections/ansible_collections/mailops/smtp" "$trial" \
+          && cp galaxy.yml "$trial/"; }; then
+    rm -rf "$tmp"; return 1
+  fi
+  version=$("$VENV/bin/python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["version"])' galaxy.yml)
+  if (cd "$trial" && PATH="$TOOLS/bin:$PATH" ANSIBLE_COLLECTIONS_PATH=$tmp "$TOOLS/bin/antsibull-changelog" release \
+        --version "$version" >/dev/null 2>&1) && [ -f "$trial/CHANGELOG.rst" ]; then
+    for role in roles/*/; do
+      role=$(basename "$role")
+      sed -n '/^New Roles/,$p' "$trial/CHANGELOG.rst" | grep -q "^- $role - " \
+        || { echo "the trial release notes do not list the role $role"; rc=1; }
+    done
+  else
+    echo "antsibull-changelog release of a copy failed"; rc=1
+  fi
+  [ $rc -eq 0 ] && echo "trial release $version: every role listed"
+  rm -rf "$tmp"
+  return $rc
+}
+
+# What Galaxy and Automation Hub check on an uploaded tarball, on the tarball we build:
+# galaxy-importer (its ansible-test step off, tests/setup/galaxy-importer.cfg), the docs
+# lint, the changelog lint, and the REUSE licence lint (of the tarball and the source tree).
+suite_galaxy() {
+  local out=$ROOT/.build/release rc=0
+  rm -rf "$out" && mkdir -p "$out"
+  "$VENV/bin/ansible-galaxy" collection build --force --output-path "$out" >/dev/null || return 1
+  local tarball; tarball=$(ls "$out"/mailops-smtp-*.tar.gz)
+  local coll=$out/collections/ansible_collections/mailops/smtp
+  mkdir -p "$coll" && tar -xzf "$tarball" -C "$coll" || return 1
+  echo "--- galaxy-importer $(basename "$tarball")"
+  (cd "$out" && GALAXY_IMPORTER_CONFIG=$ROOT/tests/setup/galaxy-importer.cfg PATH="$IMPORTER/bin:$PATH" \
+     "$IMPORTER/bin/python" -m galaxy_importer.main "$tarball") > "$out/importer.log" 2>&1
+  local irc=$?
+  # The importer exits 0 on warnings; a reviewer stops on them too.
+  grep -E "^(WARNING|ERROR)" "$out/importer.log"
+  if [ $irc -ne 0 ] || grep -qE "^(WARNING|ERROR)" "$out/importer.log"; then
+    echo "galaxy-importer: not clean (exit $irc), see $out/importer.log"; rc=1
+  else
+    echo "galaxy-importer: clean"
+  fi
+  echo "--- antsibull-docs lint-collection-docs --plugin-docs"
+  PATH="$TOOLS/bin:$PATH" ANSIBLE_COLLECTIONS_PATH=$out/collections \
+    "$TOOLS/bin/antsibull-docs" lint-collection-docs --plugin-docs "$coll" || rc=1
+  echo "--- antsibull-changelog lint, and a trial release of a copy"
+  (cd "$coll" && "$TOOLS/bin/antsibull-changelog" lint) || rc=1
+  trial_release "$out" || rc=1
+  echo "--- reuse lint (tarball, then source tree)"
+  "$TOOLS/bin/reuse" --root "$coll" lint --lines || rc=1
+  "$TOOLS/bin/reuse" --root "$ROOT" lint --lines || rc=1
+  return $rc
 }
 
 suite_units() {

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Controller half of mailops.smtp.probe: paces test messages per mailbox (send_per_minute).
 
 Without send_per_minute, or without send, or in check mode (which sends nothing), the module

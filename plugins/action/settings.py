@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Controller half of mailops.smtp.settings: early checks, the per-run
 fingerprint key, and the YAML merge; the module on the host does the writing."""
 
@@ -14,19 +16,18 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.mailops.smtp.plugins.module_utils import _mask
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import LOGICAL, PRESETS, SECRET_LOGICAL
 from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import (
-    SettingsError, build_context, check_types)
+    PRIVATE_OPTIONS, SettingsError, build_context, check_types)
 from ansible_collections.mailops.smtp.plugins.plugin_utils import _pipelining
 
 MODULE = "mailops.smtp.settings"
-INTERNAL = ("fingerprint_key", "content", "secret_changed", "diff_before", "diff_after", "deployed",
-            "_expected_sha256", "_read")
+INTERNAL = PRIVATE_OPTIONS
 SECRET_FIELDS = ("password", "client_secret", "access_token")
 
 
 def check_args(args):
     """Refuse bad input before anything reaches a host."""
     for k in INTERNAL:
-        if k in args and k != "fingerprint_key":
+        if k in args and k != "_fingerprint_key":
             raise AnsibleActionFail("%s is set by the action plugin, not by the task" % k)
     preset, fmt = args.get("preset"), args.get("format")
     if bool(preset) == bool(fmt):
@@ -63,7 +64,7 @@ class ActionModule(ActionBase):
         check_args(args)
         cred = args.get("credential") or {}
         _pipelining.check(self, task_vars, _pipelining.has_secret(cred.get(k) for k in SECRET_FIELDS))
-        args["fingerprint_key"] = _mask.new_key()
+        args["_fingerprint_key"] = _mask.new_key()
         if args.get("format") == "yaml":
             args.update(self._yaml(args, task_vars))
         mod = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
@@ -91,6 +92,6 @@ class ActionModule(ActionBase):
         if found.get("failed"):
             raise AnsibleActionFail(found.get("msg") or "cannot read %s from the host" % path)
         m = _yaml_merge.merge(found.get("content", ""), assignments, args.get("credential"),
-                              args["fingerprint_key"], path)
-        return dict(content=m["content"], secret_changed=m["secret_changed"], diff_before=m["before"],
-                    diff_after=m["after"], deployed=m["deployed"], _expected_sha256=found["sha256"])
+                              args["_fingerprint_key"], path)
+        return {"_content": m["content"], "_secret_changed": m["secret_changed"], "_diff_before": m["before"],
+                "_diff_after": m["after"], "_deployed": m["deployed"], "_expected_sha256": found["sha256"]}

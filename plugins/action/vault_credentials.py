@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin mailops.smtp.vault_credentials: fetch (or store) a credential on the controller.
 
 Its documentation is the stub in plugins/modules/vault_credentials.py.

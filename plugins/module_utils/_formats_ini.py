@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """INI files: Python configparser (interpolation off) and go-ini (Grafana).
 
 Internal use only.

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Java .properties as java.util.Properties reads it (Spring Boot's application.properties).
 
 Internal use only. Output is pure ASCII with \\uXXXX escapes, so the file reads

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fingerprints that let a diff show *that* a secret changed, never what it is.
 
 Internal use only. The key is random per task run, so a fingerprint seen in one

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Plan and apply a settings change: merge every file in memory, then write.
 
 Internal use only. Nothing is written until every file of the change has been
@@ -26,6 +28,15 @@ from ansible_collections.mailops.smtp.plugins.module_utils._formats_common impor
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_msmtp import set_default
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import PRESETS, build
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import ProfileError, get_profile
+
+
+# The options only the action plugin passes to the module (the finished YAML file, its
+# masked diff, the per-run fingerprint key). The module takes them out of its arguments
+# before validation, so they are in no argument spec: ansible-doc never shows them, and
+# validate-modules needs no ignore for them. Secret ones are masked in any output.
+PRIVATE_OPTIONS = ("_fingerprint_key", "_content", "_secret_changed", "_diff_before", "_diff_after", "_deployed",
+                   "_expected_sha256", "_read")
+SECRET_PRIVATE_OPTIONS = ("_fingerprint_key", "_content")
 
 
 class SettingsError(Exception):
@@ -319,8 +330,8 @@ def plan_specs(specs, params, fp_key):
                                   secret_changed=False, before_masked=old or "",
                                   after_masked=new_bytes.decode("utf-8", "replace"), deployed=None)
             elif sp["fmt"] == "content":
-                res = content_result(old, params.get("content"), params.get("secret_changed"),
-                                     params.get("diff_before"), params.get("diff_after"))
+                res = content_result(old, params.get("_content"), params.get("_secret_changed"),
+                                     params.get("_diff_before"), params.get("_diff_after"))
                 new_bytes = res.text.encode("utf-8")
             elif sp["fmt"] == "json":
                 res = _formats_json.merge(old, sp["assignments"], sp["path"], fp_key)
@@ -359,7 +370,7 @@ def plan_specs(specs, params, fp_key):
                               _atomic.target_attrs(side, None, params.get("owner"), params.get("group"), 0o644),
                               old is not None))
     elif main.spec["fmt"] == "content":
-        main.result.deployed = params.get("deployed")
+        main.result.deployed = params.get("_deployed")
     return plans
 
 

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """OAuth 2.0 client-credentials grant for XOAUTH2 (Microsoft Entra ID and look-alikes).
 
 Standard library only and Python 3.8 compatible: the msmtp token refresher on

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
 
@@ -109,25 +111,23 @@ options:
       - Without it, a probe result that checked the path itself (the C(connector) of a M(mailops.smtp.probe) run
         with O(mailops.smtp.probe#module:connector_host)) gives it.
     type: str
+extends_documentation_fragment:
+  - mailops.smtp.attributes
+  - mailops.smtp.attributes.platform_controller
 attributes:
   action:
     description: Runs on the controller as an action plugin.
     support: full
   check_mode:
-    description:
+    details:
       - Runs in check mode too and writes the report files, because they are the controller's own output
         and not a change on any managed host. This lets C(--check) runs of the validation report the same.
     support: full
   diff_mode:
-    description: No diff is shown.
     support: none
   async:
     description: Not supported.
     support: none
-  platform:
-    platforms: all
-    support: full
-    description: Runs on the controller.
 notes:
   - The task always reports C(changed=false); it changes nothing on managed hosts.
   - A host is V(ready) for XOAUTH2 when it reaches the token endpoint over TLS (the probe's C(oauth_endpoint),

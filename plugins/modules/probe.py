@@ -2,6 +2,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
 
@@ -23,16 +25,18 @@ description:
   - Uses only the Python standard library on the target.
 author:
   - mailops.smtp maintainers (@mailops)
+extends_documentation_fragment:
+  - mailops.smtp.attributes
+  - mailops.smtp.attributes.platform_posix
+  - mailops.smtp.attributes.action_group_smtp
 attributes:
   action:
     description: An action plugin on the controller paces O(send) (O(send_per_minute)); the probe runs on the host.
     support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Everything runs except O(send), which is skipped.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   profile:

@@ -2,6 +2,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
 
@@ -50,12 +52,16 @@ description:
     permission, not SMTP), V(spring), V(laravel), V(django), V(nextcloud)."
 author:
   - mailops.smtp maintainers (@mailops)
+requirements:
+  - ruamel.yaml (on the controller, for O(format=yaml) only)
+extends_documentation_fragment:
+  - mailops.smtp.attributes
+  - mailops.smtp.attributes.platform_posix
+  - mailops.smtp.attributes.action_group_smtp
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Secret lines and values show as C(fingerprint:<hmac>), never as the secret.
 options:
@@ -166,32 +172,6 @@ options:
   reload_command:
     description: Run after the files were written, only when settings or the secret changed (not the marker alone).
     type: str
-  fingerprint_key:
-    description: The per-run key of diff fingerprints. The action plugin sets it.
-    type: str
-  content:
-    description: Internal. The finished YAML file from the action plugin.
-    type: str
-  secret_changed:
-    description: Internal. Set by the action plugin for YAML, where it merges.
-    type: bool
-    default: false
-  diff_before:
-    description: Internal. The masked YAML before the change, from the action plugin.
-    type: str
-  diff_after:
-    description: Internal. The masked YAML after the change, from the action plugin.
-    type: str
-  deployed:
-    description: Internal. The marker found in the YAML file, from the action plugin.
-    type: dict
-  _expected_sha256:
-    description: Internal. The SHA-256 of the YAML file the action plugin merged into (V(absent) for none).
-    type: str
-  _read:
-    description: Internal. Only read the YAML file for the action plugin's merge; nothing is written.
-    type: bool
-    default: false
 notes:
   - "Postfix cannot do XOAUTH2 on Debian 12; use C(mode: connector) in O(options) or the msmtp preset."
   - Grafana, Spring, Laravel, Django and Nextcloud cannot do XOAUTH2 over SMTP; relay their mail instead.
@@ -305,23 +285,26 @@ def argument_spec():
         create=dict(type="bool", default=True),
         validate=dict(type="str"),
         reload_command=dict(type="str"),
-        fingerprint_key=dict(type="str", no_log=True),
-        content=dict(type="str", no_log=True),
-        secret_changed=dict(type="bool", default=False),
-        diff_before=dict(type="str", no_log=False),
-        diff_after=dict(type="str", no_log=False),
-        deployed=dict(type="dict"),
-        _expected_sha256=dict(type="str"),
-        _read=dict(type="bool", default=False),
     )
 
 
+class SettingsModule(AnsibleModule):
+    """Takes the action plugin's private options out of the arguments before they are
+    validated (engine.PRIVATE_OPTIONS), so that no argument spec, and so no doc, has them."""
+
+    def _load_params(self):
+        super(SettingsModule, self)._load_params()
+        self.private_params = dict((k, self.params.pop(k)) for k in engine.PRIVATE_OPTIONS if k in self.params)
+        self.no_log_values.update(v for k, v in self.private_params.items()
+                                  if k in engine.SECRET_PRIVATE_OPTIONS and v)
+
+
 def run_module():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("preset", "format")],
-                           required_one_of=[("preset", "format")])
-    params = module.params
-    fp_key = params.get("fingerprint_key") or _mask.new_key()
+    module = SettingsModule(argument_spec=argument_spec(), supports_check_mode=True,
+                            mutually_exclusive=[("preset", "format")],
+                            required_one_of=[("preset", "format")])
+    params = dict(module.params, **module.private_params)
+    fp_key = params.get("_fingerprint_key") or _mask.new_key()
 
     run = engine.module_runner(module)
     try:

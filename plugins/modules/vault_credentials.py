@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
 
@@ -44,23 +46,22 @@ options:
     type: int
 extends_documentation_fragment:
   - mailops.smtp.vault
+  - mailops.smtp.attributes
+  - mailops.smtp.attributes.platform_controller
+  - mailops.smtp.attributes.action_group_vault
 attributes:
   action:
     description: Runs on the controller as an action plugin.
     support: full
   check_mode:
-    description: With O(state=present), reports whether the data would change and writes nothing.
+    details: With O(state=present), reports whether the data would change and writes nothing.
     support: full
   diff_mode:
-    description: No diff is shown; the data is secret.
+    details: No diff is shown; the data is secret.
     support: none
   async:
     support: none
     description: Not supported.
-  platform:
-    platforms: all
-    support: full
-    description: Runs on the controller.
 notes:
   - A response-wrapped AppRole secret ID unwraps only once; use it with C(run_once=true).
 requirements:

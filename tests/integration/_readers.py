@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared by the suites that read rendered files with the applications' own parsers.
 
 The parsers print each value as hex, so that any byte (a quote, a '$', a non-ASCII letter)

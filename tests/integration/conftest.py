@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures for tests that run on the lab, inside its controller namespace."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lab's core: each host's own view of the network and the filesystem."""
 
 from __future__ import annotations

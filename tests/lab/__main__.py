@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Command line of the lab: `python -m tests.lab up --hosts 3`, `down`, knobs.
 
 Run from the repository root, as root, with the test venv's Python.

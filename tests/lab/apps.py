@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The applications on the lab hosts, as a plain Debian install has them.
 
 On top of Debian's "Local only" Postfix, the lab adds only what the lab itself

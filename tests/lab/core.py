@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Bring the lab up and down.
 
 Layout (see docs/lab.md): a bridge in the root namespace with no address; a

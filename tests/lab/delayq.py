@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Added latency without netem: hold queued packets for a fixed time, then accept them.
 
 This machine's kernel has no sch_netem (nor prio, nor nft's `queue`), but it has

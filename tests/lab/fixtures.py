@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What integration tests see of the lab: its state and ways to act in it.
 
 Integration tests run inside the lab's controller namespace (`.lab/ctl-exec`),

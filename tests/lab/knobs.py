@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Per-host faults: firewall rules, latency, missing DNS entries, unwritable paths.
 
 Each knob acts inside one host's own namespaces, so it never touches another

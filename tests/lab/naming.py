@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Names and addresses of one lab, derived from the path of its state directory.
 
 Two checkouts (or a helper's lab beside the CI's) get different prefixes and

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Per-run test PKI for the lab: a CA and leaf certificates, never committed.
 
 Everything is generated into the lab's state directory on every `lab-up`.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Deliberately bad certificates for the lab's TLS fault modes.
 
 Each one fails a client's verification for exactly one reason, so a test can tell the

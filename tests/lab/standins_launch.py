@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Start the Microsoft 365 and Entra stand-ins inside the controller namespace.
 
 The stand-ins' config holds the lab mailboxes' passwords and the app's client

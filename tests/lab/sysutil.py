@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Small wrappers around the commands the lab drives (ip, nft, tc, nsenter)."""
 
 from __future__ import annotations

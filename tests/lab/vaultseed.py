@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Put the stand-in mailbox's credential into the lab's OpenBao, as an operator would.
 
 Writes KV v2 `secret/smtp/o365-mailer` (basic) and `secret/smtp/o365-app` (OAuth

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Up, then down, leaves nothing behind; and one lab never touches another.
 
 Runs in the root namespace (it creates labs), before the shared lab is up.

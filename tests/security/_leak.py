@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Helpers of the secret-leak suite: process samplers, host snapshots, marker scans.
 
 Markers are never put on a command line or in an environment here: the host-side scripts

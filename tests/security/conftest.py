@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures for the proof-of-trust suites (issue 9): the lab, its stand-ins, knobs, and timing.
 
 The leak and fault suites run on a lab, inside its controller namespace (`.lab/ctl-exec`); the

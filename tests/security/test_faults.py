@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fault suite additions (issue 9, section 3): interrupted writes and a full disk.
 
 The Vault, token-endpoint and SMTP fault table is covered by the feature suites (see

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hostile-input suite (issue 9, section 2): every bad input gets a clear, specific error, no
 secret in it, and no file changes (checksums before and after).
 
@@ -169,7 +171,7 @@ def test_jinja_in_a_secret_is_written_literally(run_module, target):
 
 # The settings action refuses some input on the controller, before any connection.
 ACTION_CASES = [
-    ({"preset": "msmtp", "content": "x"}, "set by the action plugin"),
+    ({"preset": "msmtp", "_content": "x"}, "set by the action plugin"),
     ({}, "give exactly one of preset"),
     ({"preset": "msmtp", "format": "env"}, "give exactly one of preset"),
     ({"preset": "exchange"}, "unknown preset 'exchange'"),

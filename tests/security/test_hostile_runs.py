@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hostile inputs through real ansible-playbook runs (issue 9, section 2), on a lab.
 
 test_hostile_inputs.py drives the same code in-process; here the inputs go through Ansible

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Secret-leak suite (issue 9, section 1): marker secrets go through configure and validate at
 full verbosity, and turn up nowhere but in the config files meant to hold them.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Stands in for ansible-test's downloaded get-pip.py bootstrap script.
 
 ansible-test fetches get-pip.py from a host this machine must not (and cannot)

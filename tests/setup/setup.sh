@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Install what `make demo` and `make test` need on a fresh Debian machine, as root:
 # the apt packages of tests/apt-packages.txt, then the pinned venvs.
 set -euo pipefail
@@ -33,6 +35,11 @@ make_venv() {  # dir python requirements constraints
 }
 make_venv .venv "$(pyver 3.12)" requirements-test.txt constraints-test.txt
 make_venv .venv-219 "$(pyver 3.11)" requirements-compat.txt constraints-compat.txt
+# Sanity on ansible-core 2.20 (Python >= 3.12 on the controller), and the release
+# checks in venvs of their own: galaxy-importer pins tools of its own.
+make_venv .venv-220 "$(pyver 3.12)" requirements-220.txt constraints-220.txt
+make_venv .venv-importer "$(pyver 3.12)" requirements-importer.txt constraints-importer.txt
+make_venv .venv-tools "$(pyver 3.12)" requirements-tools.txt constraints-tools.txt
 
 # ansible-core finds the collection through a collections path.
 mkdir -p .build/collections/ansible_collections/mailops

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Render docs/troubleshooting.md from the diagnosis catalogue (plugins/module_utils/diagnosis.py).
 
     python tests/tools/gen_troubleshooting.py          write docs/troubleshooting.md

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Internal use only: a scripted JSON server on 127.0.0.x for unit tests, HTTP or HTTPS.
 
 It answers from a queue of (status, payload[, delay seconds]), then with `default`, and hands

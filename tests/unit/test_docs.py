@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The user docs and the README say only what the collection has (no lab needed).
 
 Every YAML block parses; every `mailops.smtp.*` name exists; every option of a module task,
@@ -416,3 +418,44 @@ def test_readme_links_every_user_doc():
     text = (REPO / "README.md").read_text()
     linked = set(re.findall(r"\]\(docs/([\w.-]+\.md)\)", text))
     assert {p.name for p in (REPO / "docs").glob("*.md")} <= linked
+
+
+# What a user reads first: what it is, install, an example, the docs; the developer's part last.
+README_SECTIONS = ["Install", "Example", "Docs", "Develop and test"]
+
+
+def readme_sections(text: str) -> list[str]:
+    return re.findall(r"^## (.+?)\s*$", strip_fences(text), re.M)
+
+
+def strip_fences(text: str) -> str:
+    return re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+
+
+def test_readme_sections_come_in_the_users_order():
+    text = (REPO / "README.md").read_text()
+    assert text.startswith("# mailops.smtp\n")
+    intro = text[:text.index("\n## ")]
+    assert "Microsoft 365" in intro and len(intro.splitlines()) > 3, "the README opens with what the collection is"
+    assert readme_sections(text) == README_SECTIONS
+    develop = text[text.index("## Develop and test"):]
+    assert "make demo" in develop and "make test" in develop
+    before = text[:text.index("## Develop and test")]
+    assert "make " not in before and "tests/" not in before, "development commands belong under Develop and test"
+    install = text[text.index("## Install"):text.index("## Example")]
+    assert "ansible-galaxy collection install mailops.smtp" in install and "hvac" in install
+
+
+def test_readme_section_check_sees_a_wrong_order():
+    text = "# mailops.smtp\n\n## Example\n\n```sh\n## not a heading\n```\n\n## Install\n"
+    assert readme_sections(text) == ["Example", "Install"] != README_SECTIONS
+
+
+def test_project_urls_are_galaxy_ymls():
+    galaxy = yaml.safe_load((REPO / "galaxy.yml").read_text())
+    known = {galaxy[k] for k in ("repository", "documentation", "homepage", "issues")}
+    host = re.escape(galaxy["repository"].split("/")[2])
+    used = set()
+    for doc in DOCS:
+        used |= {u.rstrip(".,)") for u in re.findall(r"https?://%s[^\s`>\"']*" % host, doc.read_text())}
+    assert used and used <= known, used - known

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The collection as users get it: the tarball, its installed copy, and the execution-environment files.
 
 No lab needed: the tarball is built and installed once for the module, offline.
@@ -38,12 +40,12 @@ from tests.integration.packaging._collection import (
 )
 
 # What a user's copy of the collection is made of, and nothing else.
-SHIPPED_TOP = {"README.md", "MANIFEST.json", "FILES.json", "LICENSE", "COPYING",
+SHIPPED_TOP = {"README.md", "MANIFEST.json", "FILES.json", "LICENSE", "COPYING", "LICENSES", "REUSE.toml",
                "plugins", "roles", "playbooks", "docs", "meta", "changelogs"}
-REQUIRED_TOP = {"README.md", "MANIFEST.json", "FILES.json", "plugins", "roles", "playbooks", "docs", "meta",
+REQUIRED_TOP = {"README.md", "MANIFEST.json", "FILES.json", "LICENSES", "plugins", "roles", "playbooks", "docs", "meta",
                 "changelogs"}
 # Shipped directories whose every file in the checkout must be in the tarball.
-SHIPPED_DIRS = ("plugins", "roles", "playbooks", "docs", "meta", "changelogs")
+SHIPPED_DIRS = ("plugins", "roles", "playbooks", "docs", "meta", "changelogs", "LICENSES")
 # Development files that live inside shipped directories (fnmatch patterns; `*` spans `/`).
 DEV_FILES_IN_SHIPPED_DIRS = ("docs/lab.md", "roles/*/molecule", "roles/*/molecule/*")
 
@@ -187,6 +189,10 @@ def test_ansible_doc_documents_every_plugin_of_the_installed_copy(installed, doc
             doc = docs[name]["doc"]
             assert doc["description"] and doc["short_description"], name
             assert Path(doc["filename"]).is_relative_to(root), (name, doc["filename"])
+            # A lookup's _terms are its positional arguments, documented by convention.
+            internal = [o for o, d in (doc.get("options") or {}).items()
+                        if (o.startswith("_") and o != "_terms") or str(d.get("description", "")).lstrip("[' ").startswith("Internal")]
+            assert not internal, f"{name} shows internal options: {internal}"
             if ptype in ("module", "lookup"):
                 assert docs[name]["examples"].strip(), f"{name} has no EXAMPLES"
                 assert docs[name]["return"], f"{name} has no RETURN"

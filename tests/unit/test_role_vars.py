@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The roles' copies of the profiles table agree with plugins/module_utils/profiles.py.
 
 Roles are YAML and cannot import the table, so the few facts they need are written out in

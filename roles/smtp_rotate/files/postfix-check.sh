@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # postfix-check.sh RECIPIENT SUBJECT TIMEOUT
 # Submits one message to the local Postfix and waits, at most TIMEOUT
 # seconds, until it has left the queue (delivered) or carries a delay reason

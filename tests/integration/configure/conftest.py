@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Helpers for the smtp_configure role's end-to-end tests on the lab.
 
 Every run goes through `ansible-playbook mailops.smtp.configure`, the way users run it. Role

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Each failure gives a clear error and leaves host1's Postfix files exactly as they were."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Runs killed in the middle of a write, on the controller and on the host: every file is then
 the old one or the new one, never a mix, and the next run removes the leftover candidates.
 

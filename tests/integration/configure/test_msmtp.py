@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """host2: msmtp configured by the role, with basic auth, then XOAUTH2 through the token refresher."""
 
 from __future__ import annotations

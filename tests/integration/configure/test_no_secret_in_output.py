@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A `--diff -vvv` run shows what changed, never the secret."""
 
 from __future__ import annotations

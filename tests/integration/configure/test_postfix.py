@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """host1: the real Postfix, configured by the role, relays through the Microsoft 365 stand-ins."""
 
 from __future__ import annotations

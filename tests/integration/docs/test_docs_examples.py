@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """docs/getting-started.md and the finding step of docs/basic-auth-retirement.md, run on the lab.
 
 The examples are taken as written (the `<!-- example: NAME -->` blocks) and run in a fresh

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Build the collection tarball and install it the way users do, isolated from the checkout.
 
 Shared by tests/unit/test_packaging.py (no lab) and the lab tests beside this file.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The validate playbook, run from the installed tarball against the lab.
 
 Ansible sees only the copy installed from the tarball: its collections path names

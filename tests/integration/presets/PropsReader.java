@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: mailops.smtp contributors
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Reads keys of one file with java.util.Properties (what Spring Boot uses for
 // application.properties) and prints the hex of each UTF-8 value on its own line.
 // Usage: java PropsReader.java FILE KEY...

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Helpers for running the docs' preset examples through the smtp_configure role on the lab.
 
 The examples are taken from docs/configure.md and docs/basic-auth-retirement.md by their

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: mailops.smtp contributors
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Reads keys of one section of an INI file with gopkg.in/ini.v1, Grafana's parser,
 // and prints the hex of each value on its own line ("ERR ..." when the file does not load).
 // Usage: ini_reader FILE SECTION KEY...

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The two doc blocks that fetch the credential from Vault, run through smtp_configure on the lab.
 
 - configure.md `shared-vars`: the mailops_smtp_* shared variables, with an AppRole login, feeding

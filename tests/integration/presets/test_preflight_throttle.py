@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The preflight of a whole fleet stays within smtp_configure_auth_concurrency logins per mailbox.
 
 Every lab host runs the role at once (forks = hosts) with 50 ms of latency each way to the

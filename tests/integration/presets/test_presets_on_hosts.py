@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every preset example of docs/configure.md, run through the smtp_configure role on the lab hosts
 with hostile passwords, then read back ON THE HOST with the application's own parser.
 

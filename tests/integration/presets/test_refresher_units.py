@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The systemd timer path of the XOAUTH2 token refresher, which the lab cannot run (PID 1 there is
 not systemd): the role's unit templates, rendered by Ansible with the role's own variables, pass
 `systemd-analyze verify`. Nothing is installed or started; the units stay in a scratch directory.

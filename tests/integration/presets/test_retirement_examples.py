@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The configuration blocks of docs/basic-auth-retirement.md, run through the role on the lab.
 
 - `msmtp` and `gitlab` with an OAuth 2.0 app credential (inline here; the doc's `oauth-vault`

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures for the probe tests on the lab; the helpers are in probe_helpers.py."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Helpers for the probe tests: mailops.smtp.probe on lab hosts, in batches, and what the stand-ins saw.
 
 One ansible-playbook run covers many cases: a play is a list of rounds, and each round

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Authentication, sending and the connector path, probed from lab hosts against the stand-ins.
 
 One play: each round sets the stand-ins up for its cases, and the cases of a round run on

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The probe on the host with the oldest target Python (3.9; 3.8 in the ansible-core 2.19 pass).
 
 The 2.19 pass runs only these tests (`-m compat`) against `inventory-219.yml`.

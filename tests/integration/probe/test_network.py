@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The network part of the path, from lab hosts: names, refused and dropped ports, ports not offered.
 
 One play; host knobs make each host's fault, so all cases run at once.

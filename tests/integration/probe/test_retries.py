@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Retries: transient replies (421, 432, 451) are retried as often as `retries` allows, no more,
 counted by the stand-ins; the concurrency limit of a mailbox, held by the test itself.
 

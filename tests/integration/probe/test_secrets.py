@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Passwords and tokens never show: a -vvv run with both, working and failing, prints neither."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Greeting, STARTTLS, TLS version and certificate faults of the SMTP stand-in, probed from a lab host.
 
 One play, one round per stand-in fault (faults are global to the stand-in).

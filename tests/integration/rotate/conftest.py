@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lab set-up shared by the rotation tests: five hosts, a Vault path of their own, v1 everywhere.
 
 Every run goes through `ansible-playbook mailops.smtp.rotate`, the way operators run it. Variables

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """mailops.smtp.rotate on five lab hosts: real Postfix and msmtp, OpenBao, the Microsoft 365 stand-in.
 
 The tests share one module-scoped set-up (five hosts on v1) and run in file order: a refused

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A whole oauth2 rotation: a new client secret from the canary to msmtp sending with XOAUTH2.
 
 Two hosts with msmtp only (the preset that can use OAuth 2.0), on a Vault path of this run that

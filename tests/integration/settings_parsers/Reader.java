@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: mailops.smtp contributors
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Test helper for conftest.py: prints, per file, the hex of one key as java.util.Properties (Spring's parser) reads it.
 import java.io.FileInputStream;
 import java.nio.charset.StandardCharsets;

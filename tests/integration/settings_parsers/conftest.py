@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Real-parser round trips of mailops.smtp.settings, run on the controller machine."""
 
 from __future__ import annotations

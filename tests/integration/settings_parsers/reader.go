@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: mailops.smtp contributors
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Test helper for conftest.py: prints, per file, the hex of [smtp] password as gopkg.in/ini.v1 (Grafana's parser) reads it.
 package main
 

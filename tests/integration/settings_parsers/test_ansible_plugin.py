@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The real plugin path: ansible-playbook -> action -> module, with check mode, diff masking, idempotence."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """msmtp reads the password from the written msmtprc and sends it in AUTH LOGIN to a loopback server."""
 
 from __future__ import annotations

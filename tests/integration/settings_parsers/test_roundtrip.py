@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Each hostile password comes back exactly from the application's real parser."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The `standins` fixture: the lab's stand-ins, or (no lab up) a local set on 127.77.0.x.
 
 The tests only use the `standins` fixture's attributes, so pointing them at the lab means

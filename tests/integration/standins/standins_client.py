@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Small client helpers shared by the stand-in tests (real smtplib/ssl/urllib clients)."""
 
 from __future__ import annotations

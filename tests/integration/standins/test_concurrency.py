@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The per-mailbox limit of 3 concurrent authenticated sessions (432 4.3.2 on the 4th)."""
 
 from __future__ import annotations

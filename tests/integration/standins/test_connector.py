@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The connector endpoint (<tenant>.mail.protection.outlook.com:25)."""
 
 from __future__ import annotations

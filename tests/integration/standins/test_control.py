@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The control interface, the server's CLI, drop rules, and secrets staying out of logs."""
 
 from __future__ import annotations

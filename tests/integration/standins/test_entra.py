@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Entra token stand-in and XOAUTH2 against the SMTP stand-in."""
 
 from __future__ import annotations

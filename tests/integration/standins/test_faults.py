@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """SMTP fault modes: tarpit, banner 421, throttle, reset, legacy TLS, bad certs, STARTTLS games."""
 
 from __future__ import annotations

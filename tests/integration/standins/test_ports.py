@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Port modes: 465 silently drops by default; it can offer implicit TLS; closed refuses."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """smtp.office365.com:587 stand-in: banner, STARTTLS, AUTH and sending rules."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Vault fault proxy, and the throwaway sealed OpenBao."""
 
 from __future__ import annotations

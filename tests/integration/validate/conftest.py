@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures for the smtp_validate role on the lab: Vault seeding, playbook runs, host knobs.
 
 The suite runs on a shared lab that earlier tests may have used, so it assumes nothing:

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The connector path in the fleet report: port 25 to the tenant's MX host, from every host.
 
 Three hosts, with smtp_validate_connector_host set: one clean; one that cannot reach the OAuth

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The smtp_validate role on five lab hosts with faults, plus one inventory host that does not exist.
 
 Two playbook runs under the same faults serve every test here:

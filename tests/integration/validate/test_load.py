@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The per-mailbox limit is held: AUTH from every one of 10 hosts at 10 forks (issue 7; issue 9 section 4).
 
 Microsoft 365 refuses a 4th concurrent session per mailbox with 432 4.3.2; the stand-in does the same

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """AUTH with an OAuth 2.0 credential from Vault: the role fetches one access token and uses XOAUTH2."""
 
 from __future__ import annotations

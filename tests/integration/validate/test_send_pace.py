@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Test messages obey the mailbox's messages-a-minute limit, as the stand-in enforces it.
 
 The stand-in refuses a mailbox's message beyond its limit within 60 s with Microsoft's

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The role run twice in one play: the second report holds only what the second run checked.
 
 Registered results and facts outlive a role include, so an AUTH result from the first run

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """An OpenBao for the vault_credentials tests, set up entirely by this file.
 
 When the tests run inside a lab's controller namespace (`.lab/ctl-exec`, as under

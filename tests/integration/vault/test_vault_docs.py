@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every example in docs/vault.md, run against the test OpenBao (the lab's, or a local one).
 
 Each fenced block in the doc carries a marker: `<!-- example: NAME -->` (run here) or

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """OAuth credentials from Vault against the lab's Entra stand-in, and XOAUTH2 on its SMTP stand-in.
 
 Lab only (`.lab/ctl-exec`): login.microsoftonline.com and smtp.office365.com resolve to the

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Vault faults: the lab's fault proxy (412, 429, 5xx, slow), a sealed server, bad TLS certificates.
 
 The fault-proxy cases need the lab (`.lab/ctl-exec`); the TLS cases run with or without it.

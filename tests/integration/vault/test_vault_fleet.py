@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Load on Vault from a real fleet: the fetch-once pattern over 1 and 10 lab hosts.
 
 Lab only (`.lab/ctl-exec`). The play fetches the lab mailbox's credential once (the action with

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lookup and the action through real ansible-playbook runs on localhost."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """vault_credentials shared code against a real OpenBao: auth methods, KV engines, errors."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Stand-ins for Microsoft 365 SMTP, the connector endpoint, Entra ID, and Vault faults.
 
 The lab runs ONE process, from the repository root:

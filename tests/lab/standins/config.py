@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Read and normalise the stand-ins' one JSON config file (shape: see the package docstring)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Client for the stand-ins' control socket, for fixtures and for the command line.
 
     python -m tests.lab.standins.control --socket .lab/standins.sock set_fault '{"name": "tarpit"}'

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The 'drop' port mode: a port whose SYNs get no answer, so clients see a connect TIMEOUT.
 
 A closed port answers RST (connection refused), which is not what Microsoft 365's 465 does.

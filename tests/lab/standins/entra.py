@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Entra ID token stand-in for `login.microsoftonline.com` (client-credentials grant only).
 
 POST /{tenant}/oauth2/v2.0/token with grant_type=client_credentials, client_id, client_secret

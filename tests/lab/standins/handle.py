@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a test sees of the stand-ins: addresses, credentials, the control client."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Open, close and re-mode the SMTP stand-in's ports and the connector listener on the loop."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Reply texts of Microsoft 365 and Entra, in one place so the stand-ins stay consistent.
 
 Texts follow ../shared/context/m365-facts.md; `{host}` is the stand-in's server name, which

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A throwaway, sealed OpenBao server, so the sealed case never disturbs the lab's shared one.
 
 `start_sealed_vault(address, port)` runs `bao server` (not dev mode) with raft storage in a

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run all stand-ins in one process: `python -m tests.lab.standins.server --config FILE`.
 
 Optional `--fault TARGET:NAME[:key=value,...]` (repeatable) switches a fault on for the whole

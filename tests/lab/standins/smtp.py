@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The SMTP stand-ins: `smtp.office365.com` (client submission) and the connector endpoint.
 
 One aiosmtpd protocol class serves both roles:

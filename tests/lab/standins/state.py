@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The stand-ins' run-time state: mailboxes, apps, tokens, faults, counters and received mail.
 
 The SMTP side runs on the asyncio loop and Entra and the Vault proxy on threads, so every

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Server TLS contexts for each stand-in service, good and deliberately bad.
 
 Bad leaves (expired / wrong name / untrusted) are issued at start-up from the lab CA into

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A small threaded HTTP fault proxy in front of OpenBao's HTTP listener.
 
 Rules (added through the control socket) are tried in order; the first one that matches the

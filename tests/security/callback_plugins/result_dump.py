@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Test-only callback: append every task result, as the callbacks see it, to a JSON-lines file.
 
 Used by tests/security to prove that no secret reaches any callback. Enabled with

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The action: no_log on success, readable failures, state=present with check mode."""
 
 from __future__ import annotations

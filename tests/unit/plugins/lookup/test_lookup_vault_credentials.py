@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lookup: options from kwargs and the environment through ansible's config system; errors.
 
 Each case runs in a fresh interpreter whose collection loader is set up

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The diagnosis catalogue and the matching of SMTP replies and errors to its codes."""
 
 from __future__ import annotations

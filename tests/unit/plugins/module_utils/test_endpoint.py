@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Input checking of the probe: every mistake is an EndpointError with a message, never a traceback."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """OAuth client-credentials client against a local HTTPS token endpoint on 127.0.0.x."""
 
 from __future__ import annotations

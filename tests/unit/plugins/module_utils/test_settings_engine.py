@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of the settings write engine (formats, merge, marker, atomic writes)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The probe engine against a tiny scripted SMTP server on 127.0.0.1 (and stubs where loopback cannot fake it)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The small DER reader, checked against certificates that cryptography builds and reads."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The probe module run in-process, as ansible-core unit tests do: argument handling and the result's shape."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A scripted Vault stand-in on 127.0.0.x for the connection tests."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet report's data: records, summary, findings, readiness, scrubbing, and the JSON schema.
 
 `fleet()` is the lab's five hosts plus one unreachable one, as mailops.smtp.probe

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The action plugin mailops.smtp.fleet_report: options, atomic 0640 files, check mode, no secrets.
 
 One real ansible-playbook run against localhost (connection local) in normal and in check mode;

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """report.html in a real browser: headless Chromium renders it, runs its script, and takes a screenshot.
 
 The screenshot is kept as a test artifact in tests/output/report.png (git-ignored).

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet report's renderings: JUnit, Markdown, the play's text table, and the HTML page (statically)."""
 
 from __future__ import annotations

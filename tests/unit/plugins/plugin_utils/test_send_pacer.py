@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The per-mailbox pacing of test messages: a fake clock for the rule, real processes for the lock."""
 
 from __future__ import annotations

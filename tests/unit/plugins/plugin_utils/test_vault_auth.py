@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Auth methods and the login/revoke session, against the scripted stand-in."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The hvac client: TLS settings on the retry session, bounded retries, proxies, missing hvac."""
 
 from __future__ import annotations

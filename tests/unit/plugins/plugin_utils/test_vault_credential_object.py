@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Credential objects, unsafe marking, access tokens and error translation."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The shared option adapter: validation, environment fallbacks, secret hygiene."""
 
 from __future__ import annotations
