@@ -258,7 +258,7 @@ def test_yaml_refused_when_the_file_changed_after_the_controller_read_it(tmp_pat
     assert seen["sha256"] != "absent" and seen["content"] == "a: 1\n"
     m = _yaml_merge.merge(seen["content"], [("mail.password", PW, True)], cred(), "k", str(f))
     f.write_text("a: 1\nb: written by another run\n")
-    p = {"format": "yaml", "path": str(f), "credential": cred(), "content": m["content"],
+    p = {"format": "yaml", "path": str(f), "credential": cred(), "_content": m["content"],
          "_expected_sha256": seen["sha256"]}
     with pytest.raises(engine.SettingsError, match="Run again"):
         run(p)
