@@ -342,5 +342,8 @@ def test_a_real_probe_result_fits_the_report():
     record = report["records"][0]
     assert (record["port"], record["status"], record["diagnosis"]["code"]) == (port, "fail", "tcp_refused")
     assert record["failed_stage"] == "connect"
-    assert [r["code"] for r in report["hosts"][0]["readiness"]["reasons"]] == [
-        "oauth_endpoint_not_checked", "submission_port_not_probed"]
+    # custom has no token authority: XOAUTH2 readiness does not apply, rather than "blocked" (issue 17).
+    readiness = report["hosts"][0]["readiness"]
+    assert (readiness["status"], readiness["ready"], readiness["reasons"]) == ("not_applicable", False, [])
+    assert report["hosts"][0]["endpoint"] == {"apps_port": port, "oauth_authority": None}
+    assert report["summary"]["headline"] == "0 of 1 hosts ready; 0 blocked; 1 not applicable"
