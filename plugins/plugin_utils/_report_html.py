@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 from html import escape
 
 from ansible_collections.mailops.smtp.plugins.plugin_utils._report import STATUS_ORDER
@@ -29,13 +30,21 @@ STATUS_HELP = {"pass": "works", "warn": "works, with a warning", "info": "not of
                "fail": "fails", "unreachable": "the host could not be reached to run the check"}
 READY_PILL = {"ready": ("yes", "Ready"), "blocked": ("no", "Not ready"), "not_applicable": ("info", "Not applicable")}
 SEVERITY_LABEL = {"fail": "Needs fixing", "warning": "Warning", "info": "For information"}
-READINESS_CODES_HELP = (
-    ("Token endpoint", "the host can reach Microsoft's sign-in service (login.microsoftonline.com, port 443) "
-                       "to fetch OAuth 2.0 tokens"),
-    ("Port 587 with XOAUTH2", "the mail server answers on port 587, switches to encryption (STARTTLS), and "
-                              "then offers the XOAUTH2 login"),
-    ("Applications", "every application configured on the host can log in with OAuth 2.0"),
-)
+
+
+def _readiness_help(endpoint):
+    """What "ready" means for the endpoint that was probed: its token authority and its applications' port."""
+    authority = re.sub(r"^[a-z]+://", "", endpoint["oauth_authority"] or "").split("/")[0]
+    port = endpoint["apps_port"]
+    return (
+        ("Token endpoint", "the host can reach the sign-in service (%s, port 443) to fetch OAuth 2.0 tokens"
+         % authority),
+        ("Port %s with XOAUTH2" % port, "the mail server answers on port %s, the applications' port, sets up "
+                                        "encryption, and then offers the XOAUTH2 login" % port),
+        ("Applications", "every application configured on the host can log in with OAuth 2.0"),
+    )
+
+
 GLOSSARY = (
     ("Port 587 and STARTTLS", "The port on which applications hand mail to Microsoft 365. The connection starts "
                               "unencrypted and switches to encryption (STARTTLS) before anything secret is sent."),
@@ -290,9 +299,14 @@ def _readiness(report):
                     '<td>%s</td><td>%s</td></tr>' % (
                         e(h["host"]), e(h["host"]), READY_PILL[rd["status"]][0], READY_PILL[rd["status"]][1],
                         reasons, apps, conn_html))
-    helps = "".join("<li><b>%s</b>: %s</li>" % (e(a), e(b)) for a, b in READINESS_CODES_HELP)
-    return ('<section id="readiness"><h2>Ready for OAuth 2.0 (XOAUTH2)?</h2>'
-            '<p class="lead">A host is ready when all of these hold:</p><ul class="meta">%s</ul>'
+    applicable = [h["endpoint"] for h in report["hosts"] if h["endpoint"]["oauth_authority"]]
+    if applicable:
+        helps = ('<p class="lead">A host is ready when all of these hold:</p><ul class="meta">%s</ul>' % "".join(
+            "<li><b>%s</b>: %s</li>" % (e(a), e(b)) for a, b in _readiness_help(applicable[0])))
+    else:
+        helps = ('<p class="lead">The endpoint has no OAuth 2.0 token authority, so XOAUTH2 readiness does not '
+                 'apply to it.</p>')
+    return ('<section id="readiness"><h2>Ready for OAuth 2.0 (XOAUTH2)?</h2>%s'
             '<div class="scroll"><table id="ready-table"><thead><tr><th>Host</th><th>Ready</th>'
             '<th>What stands in the way</th><th>Applications</th><th>Connector path (port 25)</th></tr></thead>'
             '<tbody>%s</tbody></table></div></section>') % (helps, "".join(rows))
