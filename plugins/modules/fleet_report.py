@@ -195,7 +195,8 @@ summary:
   sample: {hosts: 6, hosts_ok: 2, hosts_failed: 4, hosts_unreachable: 1, hosts_ready: 1, hosts_not_ready: 5,
            records: 12, records_by_status: {fail: 4, unreachable: 2, warn: 1, info: 4, pass: 1},
            fail_percentage: 66.67, max_fail_percentage: 0, passed: false, cert_min_days_left: 21,
-           headline: "1 of 6 hosts ready; 5 blocked",
+           hosts_blocked: 5, hosts_not_applicable: 0, headline: "1 of 6 hosts ready; 5 blocked",
+           cause: "tcp_timeout, 1 host: 587 The connection timed out: silently dropped; fix: Open outbound TCP 587",
            verdict: "2 of 6 hosts passed the connectivity check; 4 failed, 1 of them unreachable; 66.67% failed, 0% allowed: FAILED"}
 paths:
   description: The file written for each format.
@@ -211,7 +212,9 @@ summary_table:
   description: A short readable table, one line per host and one column per port, with the readiness verdict.
   returned: always
   type: str
-  sample: "1 of 6 hosts ready; 5 blocked\n...\nHOST  587          465                     XOAUTH2\napp1  ok 110 ms    not offered (expected)  ready"
+  sample: "2 of 6 hosts passed the connectivity check; ...: FAILED.\nCause: ...\nXOAUTH2 readiness: 1 of 6 hosts ready;
+    5 blocked.\n\nHOST  587        465                     LOGIN           XOAUTH2\napp1  ok 110 ms  not offered (expected)
+    587 ok (LOGIN)  ready"
 msg:
   description: The connectivity verdict, the real cause of a failed run, then the XOAUTH2 readiness headline.
   returned: always

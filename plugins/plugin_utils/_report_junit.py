@@ -62,8 +62,9 @@ def render(report):
     suite = ET.SubElement(suites, "testsuite", dict(name="mailops.smtp fleet validation",
                                                     timestamp=report["generated"], **counts))
     props = ET.SubElement(suite, "properties")
-    for key in ("headline", "verdict"):
-        ET.SubElement(props, "property", name=key, value=_t(report["summary"][key]))
+    for key in ("verdict", "cause", "headline"):
+        if report["summary"].get(key) is not None:
+            ET.SubElement(props, "property", name=key, value=_t(report["summary"][key]))
     for r in records:
         port = "-" if r["port"] is None else str(r["port"])
         case = ET.SubElement(suite, "testcase", classname=_t("smtp.%s" % r["host"]),
