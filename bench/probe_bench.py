@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -36,10 +37,20 @@ D_PORTS = [587, 465, 25, 26, 110, 143, 993, 995, 2525, 8025]
 # Round trips of the shortest exchange that does the same checks, with TLS 1.3:
 # (a) connect 1, banner 1, EHLO 1, STARTTLS 1, TLS handshake 1 (the client Finished goes
 #     with the next EHLO), EHLO 1, AUTH LOGIN with the user as initial response 1, password 1.
-# (b) 465: connect 1, TLS 1, banner 1, EHLO 1, AUTH 2 = 6; 587 through EHLO after TLS = 6;
-#     both at once, AUTH on one port only: 6.
+# (b) both ports at once, AUTH on one port only: the first, 587, the applications' port (issue 17;
+#     465 alone would log in after 6), so (a)'s 8.
 # (d) every connect at once: 1.
-BOUND_RTT = {"a": 8, "b": 6, "d": 1}
+BOUND_RTT = {"a": 8, "b": 8, "d": 1}
+
+# What swaks prints once it reached the stage a command asks for. A run that did not reach it
+# is an error, not a number: swaks without Net::SSLeay exits at once ("TLS not available"),
+# and timing that exit once gave swaks 66 ms and "0.0 RTTs".
+SWAKS_REACHED = {
+    "auth": re.compile(r"^<~  235 ", re.M),        # AUTH accepted, over TLS
+    "ehlo_tls": re.compile(r"^<~  250 ", re.M),    # EHLO answered, over TLS
+    "timeout": re.compile(r"connect: timeout"),    # a dropped port waited out
+    "connect": re.compile(r"^=== Connected to |connect: Connection refused|connect: timeout", re.M),
+}
 
 SWAKS_DRIVER = r"""
 import json, subprocess, sys, time
@@ -48,12 +59,41 @@ out = []
 for run in range(spec["runs"]):
     for case, commands in spec["cases"]:
         start = time.monotonic()
-        rcs = [subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=60, check=False).returncode
-               for cmd in commands]
-        out.append({"case": case, "run": run, "ms": (time.monotonic() - start) * 1000.0, "rcs": rcs})
+        procs = [subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
+                 for cmd, _stage in commands]
+        ms = (time.monotonic() - start) * 1000.0
+        out.append({"case": case, "run": run, "ms": ms, "rcs": [p.returncode for p in procs],
+                    "stages": [stage for _cmd, stage in commands], "outputs": [p.stdout[-3000:] for p in procs]})
 print(json.dumps(out))
 """
+
+
+class PeerRunFailed(SystemExit):
+    """A timed run did not reach the stage it was asked for: the bench stops rather than count it."""
+
+
+def swaks_failure(row: dict) -> str | None:
+    """Why a swaks run does not count (a command that did not reach its stage), or None."""
+    for stage, output in zip(row["stages"], row["outputs"]):
+        if not SWAKS_REACHED[stage].search(output):
+            return "swaks did not reach %s in case (%s): %s" % (stage, row["case"], output.strip()[-300:] or "no output")
+    return None
+
+
+def probe_failure(case: str, res: dict) -> str | None:
+    """Why a probe run does not count (it did not pass the case's checks), or None."""
+    ports = res.get("ports") or {}
+    if case == "d":
+        reached = all(any(s["name"] == "connect" for s in p["stages"]) for p in ports.values())
+        return None if len(ports) == len(D_PORTS) and reached else "the probe did not try every port: %s" % res
+    if not res.get("ok"):
+        return "the probe failed case (%s): %s" % (case, res.get("summary") or res.get("msg"))
+    if not (ports.get("587", {}).get("auth") or {}).get("ok"):
+        return "the probe did not log in on 587 in case (%s): %s" % (case, res.get("summary"))
+    if case == "c" and (ports.get("465", {}).get("diagnosis") or {}).get("code") != "port_not_offered":
+        return "465 was not waited out in case (c): %s" % res.get("summary")
+    return None
 
 
 # -- inside the lab ------------------------------------------------------------------------------
@@ -82,7 +122,7 @@ def run_probes(lab, hosts: list, cases: str, runs: int, ca: str, secrets: dict, 
             tasks.append(task)
     names = [t["register"] for t in tasks]
     content = "{{ {%s} | to_json }}" % ", ".join(
-        "%s: {%s}" % (json.dumps(h), ", ".join("%s: hostvars[%s][%s].elapsed_ms" % (
+        "%s: {%s}" % (json.dumps(h), ", ".join("%s: hostvars[%s][%s]" % (
             json.dumps(n), json.dumps(h), json.dumps(n)) for n in names)) for h in hosts)
     out = work / f"probe-{cases}.json"
     tasks.append({"name": "collect", "ansible.builtin.copy": {"content": content, "dest": str(out), "mode": "0600"},
@@ -96,30 +136,36 @@ def run_probes(lab, hosts: list, cases: str, runs: int, ca: str, secrets: dict, 
         raise SystemExit(f"bench: ansible-playbook failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
                          f"{proc.stderr[-2000:]}")
     data = json.loads(out.read_text())
+    out.unlink()
     result = {}
     for host in hosts:
-        for name, ms in data[host].items():
-            result.setdefault(host, {}).setdefault(name.split("_")[0], []).append(float(ms))
+        for name, res in data[host].items():
+            case = name.split("_")[0]
+            why = probe_failure(case, res)
+            if why:
+                raise PeerRunFailed("bench: %s: %s" % (host, why))
+            result.setdefault(host, {}).setdefault(case, []).append(float(res["elapsed_ms"]))
     return result
 
 
 def swaks_cases(cases: str, conf: str) -> list:
+    """[case, [[command, the stage it must reach (SWAKS_REACHED)], ...]] for each case."""
     base = ["swaks", "--config", conf, "--server"]
-    auth587 = base + ["smtp.office365.com:587", "--tls", "--auth", "LOGIN", "--quit-after", "AUTH",
-                      "--timeout", "10"]
+    auth587 = [base + ["smtp.office365.com:587", "--tls", "--auth", "LOGIN", "--quit-after", "AUTH",
+                       "--timeout", "10"], "auth"]
     out = []
     for case in cases:
         if case == "a":
             cmds = [auth587]
         elif case == "b":
-            cmds = [auth587, base + ["smtp.office365.com:465", "--tls-on-connect", "--quit-after", "EHLO",
-                                     "--timeout", "10"]]
+            cmds = [auth587, [base + ["smtp.office365.com:465", "--tls-on-connect", "--quit-after", "EHLO",
+                                      "--timeout", "10"], "ehlo_tls"]]
         elif case == "c":
-            cmds = [auth587, base + ["smtp.office365.com:465", "--tls-on-connect", "--quit-after", "EHLO",
-                                     "--timeout", str(NOT_OFFERED_TIMEOUT_MS // 1000)]]
+            cmds = [auth587, [base + ["smtp.office365.com:465", "--tls-on-connect", "--quit-after", "EHLO",
+                                      "--timeout", str(NOT_OFFERED_TIMEOUT_MS // 1000)], "timeout"]]
         else:
-            cmds = [base + [f"smtp.office365.com:{p}", "--quit-after", "CONNECT", "--timeout", "2"]
-                    + (["--tls-on-connect"] if p == 465 else []) for p in D_PORTS]
+            cmds = [[base + [f"smtp.office365.com:{p}", "--quit-after", "CONNECT", "--timeout", "2"]
+                     + (["--tls-on-connect"] if p == 465 else []), "connect"] for p in D_PORTS]
         out.append([case, cmds])
     return out
 
@@ -136,6 +182,11 @@ def run_swaks(lab, hosts: list, cases: str, runs: int, conf: str) -> dict:
             errors.append(f"{host}: {proc.stderr[-1000:]}")
             return
         for row in json.loads(proc.stdout):
+            why = swaks_failure(row)
+            if why:
+                errors.append(f"{host}: {why}")
+                return
+            row.pop("outputs")
             result.setdefault(host, {}).setdefault(row["case"], []).append(row)
 
     threads = [threading.Thread(target=one, args=(h,)) for h in hosts]
@@ -144,7 +195,7 @@ def run_swaks(lab, hosts: list, cases: str, runs: int, conf: str) -> dict:
     for t in threads:
         t.join()
     if errors:
-        raise SystemExit("bench: swaks driver failed: " + "; ".join(errors))
+        raise PeerRunFailed("bench: a swaks run does not count: " + "; ".join(errors))
     return result
 
 

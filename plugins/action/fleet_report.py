@@ -26,7 +26,8 @@ FILES = {"json": "report.json", "junit": "report.junit.xml", "md": "report.md", 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
 ARGS = frozenset(("results", "hosts", "result_var", "auth_result_var", "auth_hosts", "apps_var", "connector_var",
-                  "report_dir", "formats", "max_fail_percentage", "title", "apps", "connector"))
+                  "report_dir", "formats", "max_fail_percentage", "title", "apps", "connector",
+                  "credential"))
 DEFAULT_DIR = "smtp-validate-report"
 
 
@@ -165,7 +166,7 @@ class ActionModule(ActionBase):
             report = _report.build_report(
                 args["results"], apps=args.get("apps"), connector=args.get("connector"),
                 max_fail_percentage=0 if args.get("max_fail_percentage") is None else args["max_fail_percentage"],
-                title=args.get("title"))
+                title=args.get("title"), credential=args.get("credential"))
         except _report.ReportInputError as exc:
             raise AnsibleActionFail(to_text(exc))
         try:
@@ -194,6 +195,7 @@ class ActionModule(ActionBase):
             paths=paths,
             report_dir=report_dir,
             summary_table=_report_md.summary_table(report),
-            msg="%s. %s" % (summary["headline"], summary["verdict"]),
+            # Connectivity first, then the real cause, then readiness: a failed run's message leads with why.
+            msg=_report.lead(summary),
         )
         return result

@@ -44,8 +44,17 @@ _RFC4954 = "https://www.rfc-editor.org/rfc/rfc4954"
 _RFC5321 = "https://www.rfc-editor.org/rfc/rfc5321"
 _RFC5280 = "https://www.rfc-editor.org/rfc/rfc5280"
 
-# Ordered as an operator walks the path: network, TLS, authentication, sending.
+# Ordered as an operator walks the path: the host's own files, network, TLS, authentication, sending.
 CATALOGUE = {
+    "local_file_unusable": {
+        "title": "A file the probe needs cannot be used on the host",
+        "cause": "`ca_path`, `client_cert` or `client_key` (in the roles `mailops_smtp_ca_path`) names a file that "
+                 "does not exist on the host, cannot be read, or holds no usable certificate. The probe checks "
+                 "its files before it connects, so no port was probed.",
+        "fix": "Copy the file to the host (the path is on the target, not the controller) or correct the "
+               "variable, then run the validation again. The message names the option and the file.",
+        "reference": "https://docs.python.org/3/library/ssl.html#ssl.SSLContext.load_verify_locations",
+    },
     "dns_failure": {
         "title": "The mail server name does not resolve",
         "cause": "The host's resolver cannot find an address for the endpoint (no DNS server, a split-horizon "
@@ -263,6 +272,42 @@ CATALOGUE = {
 }
 
 CODES = tuple(CATALOGUE)
+
+# The fleet report's own verdicts, for a host with no probe result to judge, and for the
+# credential the validation could not get. Rendered in docs/troubleshooting.md with the rest.
+REPORT_CATALOGUE = {
+    "host_unreachable": {
+        "title": "The host could not be reached to run the check",
+        "cause": "Ansible, which runs the check, could not connect to or log in on the host, so nothing was "
+                 "checked from it.",
+        "fix": "Check that the host is up and that Ansible can log in (`ansible <host> -m ansible.builtin.ping`), "
+               "then run the validation again.",
+        "reference": "https://docs.ansible.com/ansible/latest/inventory_guide/connection_details.html",
+    },
+    "probe_failed": {
+        "title": "The check could not run on the host",
+        "cause": "The probe module failed before it could test the mail path: an option it refused, a module "
+                 "error, or no usable Python on the host. The record's message is the module's own.",
+        "fix": "Read the message in this record, correct the input or the host, and run the validation again.",
+        "reference": "https://docs.ansible.com/ansible/latest/reference_appendices/python_3_support.html",
+    },
+    "probe_missing": {
+        "title": "No result for the host",
+        "cause": "The play did not run the probe on this host (skipped, or the host left the play early).",
+        "fix": "Run the validation again for this host; check the play's host pattern, conditions and tags.",
+        "reference": "https://docs.ansible.com/ansible/latest/playbook_guide/playbooks_conditionals.html",
+    },
+    "credential_unavailable": {
+        "title": "The SMTP credential could not be fetched, so no login was checked",
+        "cause": "mailops.smtp.vault_credentials failed (Vault unreachable, a refused login, a missing path or "
+                 "field, or a token request the authority refused). The connectivity checks still ran; the "
+                 "login could not, so the run fails. The report's `credential.diagnosis` holds Vault's message.",
+        "fix": "Follow the message: check `mailops_smtp_vault` (url, path, auth) and the Vault policy, then run "
+               "the validation again. `--skip-tags credential` checks the network path alone.",
+        "reference": "https://openbao.org/docs/commands/",
+    },
+}
+REPORT_CODES = tuple(REPORT_CATALOGUE)
 
 # Codes that describe a problem but do not make a port fail.
 WARNING_CODES = ("cert_expiring",)

@@ -168,12 +168,15 @@ def _require(require, ports):
     numbers = [p["port"] for p in ports]
     if require in (None, "any", "all"):
         return require or "any"
+    if require == "apps_port":
+        # The endpoint's first port: the one mailops.smtp.smtp_configure writes into the applications.
+        return [numbers[0]]
     if isinstance(require, str) and not require.strip().isdigit():
-        raise EndpointError("require must be any, all or a list of ports; got %r" % (require,))
+        raise EndpointError("require must be apps_port, any, all or a list of ports; got %r" % (require,))
     if isinstance(require, (int, str)) and not isinstance(require, bool):
         require = [require]
     if not isinstance(require, (list, tuple)) or not require:
-        raise EndpointError("require must be any, all or a list of ports; got %r" % (require,))
+        raise EndpointError("require must be apps_port, any, all or a list of ports; got %r" % (require,))
     out = []
     for item in require:
         num = _port_number(item, "require")
@@ -371,5 +374,7 @@ def build_plan(params):
         "send": send,
         "stop_after": stop_after,
         "oauth_authority": oauth_authority,
+        # The profile's own, checked or not: the report judges XOAUTH2 readiness against it.
+        "profile_oauth_authority": profile.get("oauth_authority"),
         "connector": connector,
     }

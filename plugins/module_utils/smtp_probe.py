@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import random
 import socket
 import ssl
@@ -38,6 +39,7 @@ from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import (
 )
 from ansible_collections.mailops.smtp.plugins.module_utils.smtp_client import (
     Connection,
+    ProbeInputError,
     b64,
     build_context,
     cert_info,
@@ -104,12 +106,23 @@ def secrets_of(auth):
 
 
 class _AuthGate(object):
-    """Lets one port authenticate; the others wait for its outcome (3 connections per mailbox)."""
+    """Lets one port authenticate; the others wait for its outcome (3 connections per mailbox).
 
-    def __init__(self):
+    The login runs on the first port, in the plan's order, that gets through TLS and EHLO:
+    the first port is the one the applications use. A later port waits until every earlier
+    one has either logged in or dropped out (failed before the login).
+    """
+
+    def __init__(self, order):
         self._cond = threading.Condition()
+        self._order = list(order)
+        self._out = set()
         self._owner = None
         self._outcome = None
+
+    def _my_turn(self, port):
+        earlier = self._order[:self._order.index(port)] if port in self._order else self._order
+        return self._owner in (None, port) and all(p in self._out for p in earlier)
 
     def enter(self, port, deadline):
         with self._cond:
@@ -117,7 +130,7 @@ class _AuthGate(object):
             while True:
                 if self._outcome is not None:
                     return "done", self._outcome
-                if self._owner in (None, port):
+                if self._my_turn(port):
                     self._owner = port
                     return "mine", None
                 remaining = deadline - time.monotonic()
@@ -132,10 +145,17 @@ class _AuthGate(object):
                 self._cond.notify_all()
 
     def release(self, port):
+        """The port is done: if it did not log in, the next port in order may."""
         with self._cond:
+            self._out.add(port)
             if self._owner == port and self._outcome is None:
                 self._owner = None
-                self._cond.notify_all()
+            self._cond.notify_all()
+
+    @property
+    def outcome(self):
+        with self._cond:
+            return self._outcome
 
 
 def _ms(start):
@@ -395,15 +415,11 @@ class PortProbe(object):
         return "%s; %d recipient(s)" % (final, len(send["to"]))
 
     def _delegated(self, status, outcome):
-        start = time.monotonic()
+        """Another port logs in for this one: no login stage here, so no tick or code where none was tried."""
         if status == "done":
-            ok = outcome["ok"]
-            detail = "not repeated: authentication runs on port %s only (auth_all_ports: false)" % outcome["port"]
             self._st["delegated"] = outcome
-            self._record("auth", ok, start, detail)
-            if not ok:
-                raise StageFailure(outcome["code"], detail)
             return
+        start = time.monotonic()
         self._record("auth", False, start, "gave up waiting for the port that authenticates")
         raise StageFailure("temporary_failure", "gave up waiting for the port that authenticates")
 
@@ -430,9 +446,6 @@ class PortProbe(object):
                     status, outcome = self.gate.enter(self.port, self.deadline)
                     if status != "mine":
                         self._delegated(status, outcome)
-                        if stop >= _STOP_RANK["send"]:
-                            self._record("send", True, time.monotonic(),
-                                         "not repeated: sending runs on port %s only" % outcome["port"])
                         return None
                 # Without auth (a connector, which relays by IP or certificate) sending follows TLS.
                 if plan["auth"]:
@@ -570,6 +583,43 @@ def _port_summary(port, res):
     return text
 
 
+def _login_passed(plan, gate):
+    """With one port logging in for all, the host passes only if that login did.
+
+    A port that waited for another port's login passes on its own stages, so the
+    requirement alone would let a failed login through (require: any) or never see
+    a login at all (no port got through TLS).
+    """
+    if gate is None:
+        return not (plan["auth"] and not plan["auth_all_ports"] and _STOP_RANK[plan["stop_after"]] >= 4)
+    outcome = gate.outcome
+    return bool(outcome and outcome["ok"])
+
+
+def endpoint_facts(plan):
+    """What the report needs to judge readiness: the applications' port and the token authority."""
+    return {"profile": plan["profile"], "host": plan["host"],
+            "apps_port": plan["ports"][0]["port"] if plan["ports"] else None,
+            "oauth_authority": plan.get("profile_oauth_authority")}
+
+
+def check_local_files(plan):
+    """Refuse, before any connection, a ca_path, client_cert or client_key this host cannot read.
+
+    Raises smtp_client.ProbeInputError naming the option and the file.
+    """
+    for option in ("ca_path", "client_cert", "client_key"):
+        path = plan.get(option)
+        if not path:
+            continue
+        if not os.path.exists(path):
+            raise ProbeInputError("%s %s does not exist on this host; give the path of a file (or, for ca_path, "
+                                  "a hashed certificate directory) that is on the host" % (option, path))
+        if not os.access(path, os.R_OK):
+            raise ProbeInputError("%s %s cannot be read on this host (permissions); make it readable by the user "
+                                  "Ansible runs as" % (option, path))
+
+
 def _overall_ok(plan, ports):
     require = plan["require"]
     results = list(ports.values())
@@ -592,6 +642,7 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0, contex
     """
     start = time.monotonic()
     timeout = plan["timeout"]
+    check_local_files(plan)
     contexts = contexts or (
         build_context(plan["min_tls_version"], plan["validate_certs"], plan["ca_path"],
                       plan["client_cert"], plan["client_key"]),
@@ -648,6 +699,7 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0, contex
         dns_stage = {"name": "dns", "ok": False, "ms": _ms(dns_start), "detail": "%s: %s" % (host, _error_text(exc))}
 
     ports = {}
+    gate = None
     if addresses is None:
         for spec in specs:
             ports[str(spec["port"])] = {
@@ -657,7 +709,7 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0, contex
             }
     else:
         use_gate = plan["auth"] and not plan["auth_all_ports"] and _STOP_RANK[plan["stop_after"]] >= 4
-        gate = _AuthGate() if use_gate else None
+        gate = _AuthGate([s["port"] for s in specs]) if use_gate else None
         probes = [PortProbe(plan, spec, addresses, dns_stage, contexts, gate, check_mode, helo, deadline,
                             sleep=sleep, backoff_base=backoff_base) for spec in specs]
         threads = []
@@ -681,11 +733,12 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0, contex
 
     if oauth_thread is not None:
         oauth_thread.join(max(0.0, deadline - time.monotonic()))
-    ok = _overall_ok(plan, ports)
+    ok = _overall_ok(plan, ports) and _login_passed(plan, gate)
     summary = "; ".join(_port_summary(p, ports[p]) for p in (str(s["port"]) for s in specs))
     for res in ports.values():
         res.pop("_delegated", None)
-    result = {"ok": ok, "summary": summary, "elapsed_ms": _ms(start), "ports": ports}
+    result = {"ok": ok, "summary": summary, "elapsed_ms": _ms(start), "ports": ports,
+              "endpoint": endpoint_facts(plan)}
     if plan.get("oauth_authority"):
         result["oauth_endpoint"] = oauth_box.get("result") or {
             "ok": False, "ms": _ms(start), "diagnosis": diagnosis("tcp_timeout")}

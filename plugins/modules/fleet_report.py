@@ -104,6 +104,13 @@ options:
       - The probe result of the connector path (port 25 to the tenant's MX host) of each host, keyed by host name.
       - Shown beside a host that is not ready, as its way out.
     type: dict
+  credential:
+    description:
+      - The registered result of the M(mailops.smtp.vault_credentials) task of this run (failed or not), so that a
+        credential that could not be fetched shows in the report as C(credential) with its diagnosis
+        C(credential_unavailable), and fails RV(passed), since no login could be checked.
+      - Unset or V(null) when the run asked for no credential; the report's C(credential) is then V(null).
+    type: dict
   connector_var:
     description:
       - With O(hosts), the name of the host variable that holds the probe result of the connector path, as
@@ -130,9 +137,11 @@ attributes:
     support: none
 notes:
   - The task always reports C(changed=false); it changes nothing on managed hosts.
-  - A host is V(ready) for XOAUTH2 when it reaches the token endpoint over TLS (the probe's C(oauth_endpoint),
-    so probe with C(check_oauth_endpoint=true)), port 587 passes EHLO after STARTTLS with C(XOAUTH2) offered,
-    and, where O(apps) names its applications, every one of them can use OAuth 2.0.
+  - A host is V(ready) for XOAUTH2 when it reaches the token endpoint of the probed profile over TLS (the probe's
+    C(oauth_endpoint), so probe with C(check_oauth_endpoint=true)), the applications' port (the endpoint's first)
+    passes EHLO after TLS with C(XOAUTH2) offered, and, where O(apps) names its applications, every one of them
+    can use OAuth 2.0. For an endpoint without a token authority (V(custom), V(m365_connector)) readiness is
+    V(not_applicable).
 seealso:
   - module: mailops.smtp.probe
 author:
@@ -186,7 +195,8 @@ summary:
   sample: {hosts: 6, hosts_ok: 2, hosts_failed: 4, hosts_unreachable: 1, hosts_ready: 1, hosts_not_ready: 5,
            records: 12, records_by_status: {fail: 4, unreachable: 2, warn: 1, info: 4, pass: 1},
            fail_percentage: 66.67, max_fail_percentage: 0, passed: false, cert_min_days_left: 21,
-           headline: "1 of 6 hosts ready; 5 blocked",
+           hosts_blocked: 5, hosts_not_applicable: 0, headline: "1 of 6 hosts ready; 5 blocked",
+           cause: "tcp_timeout, 1 host: 587 The connection timed out: silently dropped; fix: Open outbound TCP 587",
            verdict: "2 of 6 hosts passed the connectivity check; 4 failed, 1 of them unreachable; 66.67% failed, 0% allowed: FAILED"}
 paths:
   description: The file written for each format.
@@ -202,10 +212,14 @@ summary_table:
   description: A short readable table, one line per host and one column per port, with the readiness verdict.
   returned: always
   type: str
-  sample: "1 of 6 hosts ready; 5 blocked\n...\nHOST  587          465                     XOAUTH2\napp1  ok 110 ms    not offered (expected)  ready"
+  sample: "2 of 6 hosts passed the connectivity check; ...: FAILED.\nCause: ...\nXOAUTH2 readiness: 1 of 6 hosts ready;
+    5 blocked.\n\nHOST  587        465                     LOGIN           XOAUTH2\napp1  ok 110 ms  not offered (expected)
+    587 ok (LOGIN)  ready"
 msg:
-  description: The headline and the verdict in one sentence.
+  description: The connectivity verdict, the real cause of a failed run, then the XOAUTH2 readiness headline.
   returned: always
   type: str
-  sample: "1 of 6 hosts ready; 5 blocked. 2 of 6 hosts passed the connectivity check; 4 failed, 1 of them unreachable; 66.67% failed, 0% allowed: FAILED"
+  sample: "2 of 6 hosts passed the connectivity check; 4 failed, 1 of them unreachable; 66.67% failed, 0% allowed:
+    FAILED. Cause: tcp_timeout, 1 host: 587 The connection timed out: silently dropped; fix: Open outbound TCP 587.
+    XOAUTH2 readiness: 1 of 6 hosts ready; 5 blocked."
 """

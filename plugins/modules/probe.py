@@ -23,6 +23,8 @@ description:
   - All ports are probed at once. Certificates are verified by default, and credentials are only ever sent over TLS.
   - The task fails when the requirement (O(require)) is not met; the full result is returned either way.
   - Uses only the Python standard library on the target.
+  - O(ca_path), O(client_cert) and O(client_key) are checked before any connection; a file the host cannot read
+    fails the task with the diagnosis C(local_file_unusable), naming the file.
 author:
   - mailops.smtp maintainers (@mailops)
 extends_documentation_fragment:
@@ -71,8 +73,11 @@ options:
     default: auto
   require:
     description:
-      - V(any) is met when at least one port passes through O(stop_after); V(all) when every port does, a port
-        diagnosed C(port_not_offered) excepted; a list of ports when each of those passes.
+      - V(apps_port) is met when the first port passes through O(stop_after) (the endpoint's first port, which
+        the settings roles write into the applications). V(any) is met when at least one port passes; V(all) when
+        every port does, a port diagnosed C(port_not_offered) excepted; a list of ports when each of those passes.
+      - With O(auth), the login runs on the first port, in the order of O(ports), that gets through TLS and EHLO
+        (see O(auth_all_ports)), and the requirement is met only when that login succeeds.
     type: raw
     default: any
   timeout:
@@ -135,8 +140,9 @@ options:
         choices: [auto, login, plain, xoauth2]
   auth_all_ports:
     description:
-      - Authenticate on every port. By default only the first port that passes TLS and EHLO authenticates, since
-        Microsoft 365 allows 3 concurrent connections per mailbox.
+      - Authenticate on every port. By default only the first port, in the order of O(ports), that passes TLS and
+        EHLO authenticates, since Microsoft 365 allows 3 concurrent connections per mailbox. The other ports then
+        have no C(auth) stage and C(auth) is null, since no login was tried on them.
     type: bool
     default: false
   send:
@@ -276,6 +282,20 @@ oauth_endpoint:
   returned: when O(check_oauth_endpoint) is true
   type: dict
   sample: {"ok": true, "ms": 85.2, "diagnosis": null}
+endpoint:
+  description:
+    - What was probed, for the fleet report. C(apps_port) is the first port (the one the applications use);
+      C(oauth_authority) is the profile's token authority, null for an endpoint without one (V(custom),
+      V(m365_connector)).
+  returned: when the probe ran
+  type: dict
+  sample: {"profile": "m365", "host": "smtp.office365.com", "apps_port": 587,
+           "oauth_authority": "https://login.microsoftonline.com"}
+diagnosis:
+  description: Why the probe could not run at all (C(local_file_unusable)); the ports are then not probed.
+  returned: when a local file cannot be used
+  type: dict
+  sample: {"code": "local_file_unusable", "title": "A file the probe needs cannot be used on the host"}
 connector:
   description:
     - The connector path, shaped as a result of its own (C(ok), C(summary), C(elapsed_ms), C(ports) with port 25).
@@ -325,6 +345,7 @@ ports:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import diagnosis
 from ansible_collections.mailops.smtp.plugins.module_utils.endpoint import EndpointError, build_plan
 from ansible_collections.mailops.smtp.plugins.module_utils.smtp_client import ProbeInputError
 from ansible_collections.mailops.smtp.plugins.module_utils.smtp_probe import run_probe
@@ -373,9 +394,13 @@ def run_module():
                            mutually_exclusive=[["endpoint", "profile"], ["endpoint", "host"], ["endpoint", "ports"]])
     try:
         plan = build_plan(module.params)
-        result = run_probe(plan, check_mode=module.check_mode)
-    except (EndpointError, ProbeInputError) as exc:
+    except EndpointError as exc:
         module.fail_json(msg=str(exc), changed=False)
+    try:
+        result = run_probe(plan, check_mode=module.check_mode)
+    except ProbeInputError as exc:
+        # A role registers this with failed_when: false; the diagnosis keeps the cause visible to the report.
+        module.fail_json(msg=str(exc), changed=False, ok=False, diagnosis=diagnosis("local_file_unusable"))
     result["changed"] = False
     if not result["ok"]:
         module.fail_json(msg="SMTP probe failed: %s" % result["summary"], **result)

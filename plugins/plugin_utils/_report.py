@@ -18,8 +18,10 @@ __metaclass__ = type
 import datetime
 import re
 
+from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import CATALOGUE, REPORT_CATALOGUE, diagnosis
+from ansible_collections.mailops.smtp.plugins.module_utils.profiles import PROFILES
+
 SCHEMA_VERSION = 1
-SUBMISSION_PORT = "587"
 STAGE_ORDER = ("dns", "connect", "tls", "banner", "ehlo", "starttls", "ehlo_tls", "auth", "send")
 STATUS_ORDER = ("fail", "unreachable", "warn", "info", "pass")
 HIDDEN = "(hidden)"
@@ -53,48 +55,34 @@ OAUTH_PRESETS = {
     "spring": False, "laravel": False, "django": False,
 }
 
-# Verdicts the report gives itself, beside the probe's diagnosis vocabulary.
-REPORT_DIAGNOSES = {
-    "host_unreachable": {
-        "title": "The host could not be reached to run the check",
-        "cause": "Ansible, which runs the check, could not connect to or log in on the host, so nothing was "
-                 "checked from it.",
-        "fix": "Check that the host is up and that Ansible can log in (`ansible <host> -m ansible.builtin.ping`), "
-               "then run the validation again.",
-        "reference": "https://docs.ansible.com/ansible/latest/inventory_guide/connection_details.html",
-    },
-    "probe_failed": {
-        "title": "The check could not run on the host",
-        "cause": "The probe module failed before it could test the mail path (for example a bad option, "
-                 "a missing CA file, or no Python on the host).",
-        "fix": "Read the message in this record, correct the input or the host, and run the validation again.",
-        "reference": "https://docs.ansible.com/ansible/latest/reference_appendices/python_3_support.html",
-    },
-    "probe_missing": {
-        "title": "No result for the host",
-        "cause": "The play did not run the probe on this host (skipped, or the host left the play early).",
-        "fix": "Run the validation again for this host; check the play's host pattern and conditions.",
-        "reference": "https://docs.ansible.com/ansible/latest/playbook_guide/playbooks_conditionals.html",
-    },
-}
+# Verdicts the report gives itself, beside the probe's diagnosis vocabulary (one catalogue for both).
+REPORT_DIAGNOSES = REPORT_CATALOGUE
 
+# Readiness reasons; {port} is the applications' port (the endpoint's first), {authority} the
+# host of the profile's token authority.
 READINESS_TEXT = {
     "host_unreachable": "the host could not be checked",
-    "oauth_endpoint_unreachable": "the token endpoint (login.microsoftonline.com on 443) is not reachable over TLS",
-    "oauth_endpoint_not_checked": "the token endpoint was not checked (probe with check_oauth_endpoint: true)",
-    "submission_port_not_probed": "port 587 was not checked",
-    "submission_port_failed": "port 587 does not pass EHLO after STARTTLS",
-    "xoauth2_not_offered": "port 587 does not offer AUTH XOAUTH2 after STARTTLS",
+    "probe_failed": "the check could not run on the host",
+    "oauth_endpoint_unreachable": "the token endpoint ({authority} on 443) is not reachable over TLS",
+    "oauth_endpoint_not_checked": "the token endpoint ({authority}) was not checked (the probe ran without "
+                                  "check_oauth_endpoint; in the role, smtp_validate_check_oauth_endpoint is false)",
+    "submission_port_not_probed": "port {port}, the applications' port, was not checked",
+    "submission_port_failed": "port {port} does not get through TLS and EHLO",
+    "xoauth2_not_offered": "port {port} does not offer AUTH XOAUTH2 after TLS",
     "app_without_oauth": "an application on the host cannot use OAuth 2.0",
 }
 
 
 READINESS_SHORT = {
-    "host_unreachable": "host unreachable", "oauth_endpoint_unreachable": "no token endpoint",
-    "oauth_endpoint_not_checked": "token endpoint not checked", "submission_port_not_probed": "587 not checked",
-    "submission_port_failed": "587 fails", "xoauth2_not_offered": "no XOAUTH2 on 587",
-    "app_without_oauth": "app without OAuth",
+    "host_unreachable": "host unreachable", "probe_failed": "check did not run",
+    "oauth_endpoint_unreachable": "no token endpoint", "oauth_endpoint_not_checked": "token endpoint not checked",
+    "submission_port_not_probed": "{port} not checked", "submission_port_failed": "{port} fails",
+    "xoauth2_not_offered": "no XOAUTH2 on {port}", "app_without_oauth": "app without OAuth",
 }
+
+# The readiness of a host: ready, blocked (reasons say why), or not applicable (the endpoint
+# has no OAuth token authority, so XOAUTH2 readiness means nothing for it).
+READINESS_STATUS = ("ready", "blocked", "not_applicable")
 
 
 class ReportInputError(ValueError):
@@ -143,8 +131,7 @@ def scrub(obj, _depth=0):
 # -- records ---------------------------------------------------------------
 
 def _report_diagnosis(code, detail=None):
-    d = dict(REPORT_DIAGNOSES[code])
-    d["code"] = code
+    d = diagnosis(code) if code in CATALOGUE else dict(REPORT_DIAGNOSES[code], code=code)
     if detail:
         d["cause"] = "%s Message: %s" % (d["cause"], detail)
     return d
@@ -257,11 +244,16 @@ def _no_probe_code(res):
     # The probe fails the task when the host's check fails, and still returns every port.
     if isinstance(res.get("ports"), dict) and res["ports"]:
         return None, None
-    if res.get("failed"):
-        return "probe_failed", str(res.get("msg") or "the module failed")
-    if res.get("skipped") or not isinstance(res.get("ports"), dict) or not res.get("ports"):
-        return "probe_missing", str(res.get("msg") or res.get("skip_reason") or "the result holds no ports")
-    return None, None
+    msg = str(res.get("msg") or "the module failed")
+    # The probe names why it could not run (a file it cannot read) in a diagnosis of its own.
+    code = (res.get("diagnosis") or {}).get("code") if isinstance(res.get("diagnosis"), dict) else None
+    if code in CATALOGUE:
+        return code, msg
+    # A role registers the probe with failed_when: false, which clears `failed`; a result
+    # with a message and no ports that was not skipped is still a module that failed.
+    if res.get("failed") or (res.get("msg") and not res.get("skipped")):
+        return "probe_failed", msg
+    return "probe_missing", str(res.get("msg") or res.get("skip_reason") or "the result holds no ports")
 
 
 # -- readiness -------------------------------------------------------------
@@ -283,48 +275,86 @@ def _app_entry(app):
     return name, OAUTH_PRESETS[name], None
 
 
-def readiness(res, reached, sub_record, apps, connector):
-    """The XOAUTH2 readiness verdict of one host: {ready, reasons, apps, connector}."""
+def endpoint_of(res, fallback=None):
+    """{apps_port, oauth_authority} of a probe result: its own `endpoint`, else the fallback.
+
+    A result without `endpoint` (an older probe, or a hand-made one) is judged as the probe's
+    default profile, m365, with its first port as the applications' port.
+    """
+    ep = res.get("endpoint") if isinstance(res, dict) else None
+    if isinstance(ep, dict):
+        return {"apps_port": _int_or_none(ep.get("apps_port")),
+                "oauth_authority": str(ep["oauth_authority"]) if ep.get("oauth_authority") else None}
+    if fallback is not None:
+        return fallback
+    ports = list(res["ports"]) if isinstance(res, dict) and isinstance(res.get("ports"), dict) else []
+    return {"apps_port": _int_or_none(ports[0]) if ports else _int_or_none(PROFILES["m365"]["ports"][0]["port"]),
+            "oauth_authority": PROFILES["m365"]["oauth_authority"]}
+
+
+def _authority_host(url):
+    return re.sub(r"^[a-z]+://", "", url or "").split("/")[0]
+
+
+def reason_text(code, endpoint, short=False):
+    table = READINESS_SHORT if short else READINESS_TEXT
+    return table[code].format(port=endpoint["apps_port"], authority=_authority_host(endpoint["oauth_authority"]))
+
+
+def _oauth_reasons(res, endpoint, why):
+    oauth = res.get("oauth_endpoint")
+    if not isinstance(oauth, dict):
+        why("oauth_endpoint_not_checked")
+    elif not oauth.get("ok"):
+        code = (oauth.get("diagnosis") or {}).get("code") if isinstance(oauth.get("diagnosis"), dict) else None
+        why("oauth_endpoint_unreachable", " (%s)" % code if code else "")
+
+
+def _apps_port_reasons(apps_record, why):
+    if apps_record is None:
+        why("submission_port_not_probed")
+        return
+    ehlo_tls = [s for s in apps_record["stages"] if s["name"] == "ehlo_tls"]
+    if not (ehlo_tls and ehlo_tls[-1]["ok"]):
+        code = (apps_record["diagnosis"] or {}).get("code")
+        why("submission_port_failed", " (%s)" % code if code else "")
+    elif "XOAUTH2" not in [m.upper() for m in apps_record["auth_mechanisms"]]:
+        why("xoauth2_not_offered", " (offered: %s)" % (", ".join(apps_record["auth_mechanisms"]) or "none"))
+
+
+def readiness(res, reached, apps_record, apps, connector, endpoint=None, unreached_code="host_unreachable"):
+    """The XOAUTH2 readiness verdict of one host: {ready, status, reasons, apps, connector}.
+
+    endpoint: {apps_port, oauth_authority}; without an authority the verdict is not_applicable.
+    """
+    endpoint = endpoint or endpoint_of(res)
+    applicable = bool(endpoint["oauth_authority"])
     reasons = []
 
-    def why(code, text=None):
-        reasons.append({"code": code, "text": text or READINESS_TEXT[code]})
+    def why(code, suffix=""):
+        reasons.append({"code": code, "text": reason_text(code, endpoint) + suffix})
 
-    if not reached:
-        why("host_unreachable")
-    else:
-        oauth = res.get("oauth_endpoint")
-        if not isinstance(oauth, dict):
-            why("oauth_endpoint_not_checked")
-        elif not oauth.get("ok"):
-            code = (oauth.get("diagnosis") or {}).get("code") if isinstance(oauth.get("diagnosis"), dict) else None
-            why("oauth_endpoint_unreachable", READINESS_TEXT["oauth_endpoint_unreachable"]
-                + (" (%s)" % code if code else ""))
-        if sub_record is None:
-            why("submission_port_not_probed")
-        else:
-            ehlo_tls = [s for s in sub_record["stages"] if s["name"] == "ehlo_tls"]
-            if not (ehlo_tls and ehlo_tls[-1]["ok"]):
-                code = (sub_record["diagnosis"] or {}).get("code")
-                why("submission_port_failed", READINESS_TEXT["submission_port_failed"]
-                    + (" (%s)" % code if code else ""))
-            elif "XOAUTH2" not in [m.upper() for m in sub_record["auth_mechanisms"]]:
-                offered = ", ".join(sub_record["auth_mechanisms"]) or "none"
-                why("xoauth2_not_offered", "%s (offered: %s)" % (READINESS_TEXT["xoauth2_not_offered"], offered))
+    if applicable and not reached:
+        why(unreached_code)
+    elif applicable:
+        _oauth_reasons(res, endpoint, why)
+        _apps_port_reasons(apps_record, why)
     app_rows = None
     if apps is not None:
         app_rows = []
         for app in apps:
             name, capable, note = _app_entry(app)
             app_rows.append({"name": name, "oauth": capable, "note": note})
-            if not capable:
-                why("app_without_oauth", "%s cannot use OAuth 2.0%s" % (name, ": " + note if note else ""))
+            if applicable and not capable:
+                reasons.append({"code": "app_without_oauth",
+                                "text": "%s cannot use OAuth 2.0%s" % (name, ": " + note if note else "")})
     conn = None
     if connector is not None:
         conn = {"reachable": bool(connector.get("ok")) if isinstance(connector, dict) else False,
                 "summary": str(connector.get("summary") or connector.get("msg") or "")
                 if isinstance(connector, dict) else "no result"}
-    return {"ready": not reasons, "reasons": reasons, "apps": app_rows, "connector": conn}
+    status = "not_applicable" if not applicable else ("blocked" if reasons else "ready")
+    return {"ready": status == "ready", "status": status, "reasons": reasons, "apps": app_rows, "connector": conn}
 
 
 # -- the report ------------------------------------------------------------
@@ -360,11 +390,22 @@ def _findings(records, port_order):
     return out
 
 
-def _readiness_findings(hosts):
+def login_cell(record):
+    """The login column: a result only where a login was tried on this port, else "-"."""
+    auth = record.get("auth")
+    if not auth:
+        return "-"
+    if auth["ok"]:
+        return "ok (%s)" % auth["mechanism"]
+    return ((record.get("diagnosis") or {}).get("code") or "failed") + " (%s)" % auth["mechanism"]
+
+
+def _readiness_findings(hosts, endpoints):
     groups = {}
     for h in hosts:
         for reason in h["readiness"]["reasons"]:
-            g = groups.setdefault(reason["code"], {"code": reason["code"], "text": READINESS_TEXT[reason["code"]],
+            g = groups.setdefault(reason["code"], {"code": reason["code"],
+                                                   "text": reason_text(reason["code"], endpoints[h["host"]]),
                                                    "hosts": []})
             if h["host"] not in g["hosts"]:
                 g["hosts"].append(h["host"])
@@ -374,12 +415,35 @@ def _readiness_findings(hosts):
     return out
 
 
+def credential_record(fetched):
+    """report.json's `credential`: {ok, diagnosis} from the registered vault_credentials result, or None.
+
+    None means no credential was asked for in this run (none configured, or --skip-tags credential).
+    """
+    if fetched is None or not isinstance(fetched, dict) or fetched.get("skipped"):
+        return None
+    if fetched.get("failed") or not fetched.get("credential"):
+        return {"ok": False, "diagnosis": _report_diagnosis(
+            "credential_unavailable", str(fetched.get("msg") or "the lookup returned no credential"))}
+    return {"ok": True, "diagnosis": None}
+
+
+def _cause(findings, credential):
+    """The real cause of a failed run, in one line: the credential, else the top failing finding."""
+    if credential is not None and not credential["ok"]:
+        d = credential["diagnosis"]
+        return "%s: %s" % (d["code"], d["cause"].split(" Message: ", 1)[-1])
+    for f in findings:
+        if f["severity"] == "fail":
+            return "%s, %s" % (f["code"], f["text"])
+    return None
+
+
 def _natural(s):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
-def build_report(results, apps=None, connector=None, max_fail_percentage=0, title=None, generated=None):
-    """The report dict (see docs/report.md) from host -> probe result."""
+def _check_inputs(results, apps, connector, max_fail_percentage):
     if not isinstance(results, dict) or not results:
         raise ReportInputError("results must be a non-empty dict of inventory host name -> probe result "
                                "(or {unreachable: true, msg: ...})")
@@ -393,11 +457,101 @@ def build_report(results, apps=None, connector=None, max_fail_percentage=0, titl
         raise ReportInputError("max_fail_percentage must be a number from 0 to 100")
     if not 0 <= max_fail <= 100:
         raise ReportInputError("max_fail_percentage must be a number from 0 to 100, not %s" % max_fail_percentage)
+    return max_fail
+
+
+def _fleet_endpoint(results):
+    """The endpoint the fleet was probed against, for hosts without a result of their own."""
+    for host in sorted(results, key=_natural):
+        res = results[host]
+        if isinstance(res, dict) and isinstance(res.get("endpoint"), dict):
+            return endpoint_of(res)
+    return None
+
+
+def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpoint):
+    """(host entry, its records, its endpoint) for one host's probe result."""
+    code, msg = _no_probe_code(res)
+    if code:
+        endpoint = fleet_endpoint or endpoint_of({"ports": dict((p, None) for p in fleet_ports)})
+        diag = _report_diagnosis(code, msg)
+        host_records = [_unreached_record(host, p, diag, msg) for p in (fleet_ports or [None])]
+        ready = readiness({}, False, None, host_apps, conn, endpoint,
+                          unreached_code="host_unreachable" if code == "host_unreachable" else "probe_failed")
+        entry = {"host": host, "status": "unreachable" if code == "host_unreachable" else "failed",
+                 "ok": False, "summary": "%s: %s" % (diag["title"], msg), "elapsed_ms": 0,
+                 "oauth_endpoint": None, "readiness": ready, "endpoint": endpoint}
+        return entry, host_records, endpoint
+    endpoint = endpoint_of(res, None if isinstance(res.get("endpoint"), dict) else fleet_endpoint)
+    host_records = [port_record(host, p, res["ports"][p]) for p in sorted(res["ports"], key=port_order)]
+    apps_record = [r for r in host_records if r["port"] == endpoint["apps_port"]]
+    ready = readiness(res, True, apps_record[0] if apps_record else None, host_apps, conn, endpoint)
+    oauth = res.get("oauth_endpoint")
+    if isinstance(oauth, dict):
+        oauth = {"ok": bool(oauth.get("ok")), "ms": _int_or_none(oauth.get("ms")),
+                 "diagnosis": _diag(oauth.get("diagnosis"))}
+    else:
+        oauth = None
+    entry = {"host": host, "status": "ok" if res.get("ok") else "failed", "ok": bool(res.get("ok")),
+             "summary": str(res.get("summary") or ""), "elapsed_ms": _int_or_none(res.get("elapsed_ms")),
+             "oauth_endpoint": oauth, "readiness": ready, "endpoint": endpoint}
+    return entry, host_records, endpoint
+
+
+def _summary(hosts, records, max_fail, credential, findings):
+    n = len(hosts)
+    failed = sum(1 for h in hosts if not h["ok"])
+    unreachable = sum(1 for h in hosts if h["status"] == "unreachable")
+    counts = dict((st, sum(1 for h in hosts if h["readiness"]["status"] == st)) for st in READINESS_STATUS)
+    fail_pct = round(100.0 * failed / n, 2)
+    by_status = dict((st, sum(1 for r in records if r["status"] == st)) for st in STATUS_ORDER)
+    days = [r["cert_days_left"] for r in records if r["cert_days_left"] is not None]
+    login_ok = credential is None or credential["ok"]
+    passed = fail_pct <= max_fail and login_ok
+    headline = "%d of %d hosts ready; %d blocked" % (counts["ready"], n, counts["blocked"])
+    if counts["not_applicable"]:
+        headline += "; %d not applicable" % counts["not_applicable"]
+    verdict = "%d of %d hosts passed the connectivity check; %d failed%s; %s%% failed, %s%% allowed%s: %s" % (
+        n - failed, n, failed, ", %d of them unreachable" % unreachable if unreachable else "",
+        _pct(fail_pct), _pct(max_fail), "" if login_ok else "; the login could not be checked",
+        "PASSED" if passed else "FAILED")
+    return {
+        "hosts": n, "hosts_ok": n - failed, "hosts_failed": failed, "hosts_unreachable": unreachable,
+        "hosts_ready": counts["ready"], "hosts_not_ready": n - counts["ready"],
+        "hosts_blocked": counts["blocked"], "hosts_not_applicable": counts["not_applicable"],
+        "records": len(records), "records_by_status": by_status, "fail_percentage": fail_pct,
+        "max_fail_percentage": max_fail, "passed": passed, "cert_min_days_left": min(days) if days else None,
+        "headline": headline, "verdict": verdict,
+        "cause": None if passed else _cause(findings, credential),
+    }
+
+
+def lead_lines(summary):
+    """The report's message, connectivity first: the verdict, the real cause, then XOAUTH2 readiness."""
+    lines = ["%s." % summary["verdict"]]
+    if summary.get("cause"):
+        lines.append("Cause: %s." % summary["cause"].rstrip("."))
+    lines.append("XOAUTH2 readiness: %s." % summary["headline"])
+    return lines
+
+
+def lead(summary):
+    return " ".join(lead_lines(summary))
+
+
+def build_report(results, apps=None, connector=None, max_fail_percentage=0, title=None, generated=None,
+                 credential=None):
+    """The report dict (see docs/report.md) from host -> probe result.
+
+    credential: the registered result of the vault_credentials task, or None when no credential was asked for.
+    """
+    max_fail = _check_inputs(results, apps, connector, max_fail_percentage)
     results = scrub(results)
     apps = scrub(apps) if apps is not None else {}
     connector = scrub(connector) if connector is not None else {}
+    cred = credential_record(scrub(credential) if credential is not None else None)
 
-    # The probe lists ports in the profile's order (587 before 465); keep it.
+    # The probe lists ports in the endpoint's order (the applications' port first); keep it.
     fleet_ports = []
     for host in sorted(results, key=_natural):
         res = results[host]
@@ -409,67 +563,32 @@ def build_report(results, apps=None, connector=None, max_fail_percentage=0, titl
     def port_order(p):
         return (fleet_ports.index(str(p)), "") if str(p) in fleet_ports else (len(fleet_ports), str(p))
 
-    hosts, records = [], []
+    fleet_endpoint = _fleet_endpoint(results)
+    hosts, records, endpoints = [], [], {}
     for host in sorted(results, key=_natural):
-        res = results[host]
-        code, msg = _no_probe_code(res)
         host_apps = apps.get(host)
         if host_apps is not None and not isinstance(host_apps, list):
             host_apps = [host_apps]
-        if code:
-            diag = _report_diagnosis(code, msg)
-            host_records = [_unreached_record(host, p, diag, msg) for p in (fleet_ports or [None])]
-            ready = readiness({}, False, None, host_apps, connector.get(host) if host in connector else None)
-            entry = {"host": host, "status": "unreachable" if code == "host_unreachable" else "failed",
-                     "ok": False, "summary": "%s: %s" % (diag["title"], msg), "elapsed_ms": 0,
-                     "oauth_endpoint": None, "readiness": ready}
-        else:
-            host_records = [port_record(host, p, res["ports"][p]) for p in sorted(res["ports"], key=port_order)]
-            sub = [r for r in host_records if str(r["port"]) == SUBMISSION_PORT]
-            ready = readiness(res, True, sub[0] if sub else None, host_apps,
-                              connector.get(host) if host in connector else None)
-            oauth = res.get("oauth_endpoint")
-            if isinstance(oauth, dict):
-                oauth = {"ok": bool(oauth.get("ok")), "ms": _int_or_none(oauth.get("ms")),
-                         "diagnosis": _diag(oauth.get("diagnosis"))}
-            else:
-                oauth = None
-            entry = {"host": host, "status": "ok" if res.get("ok") else "failed", "ok": bool(res.get("ok")),
-                     "summary": str(res.get("summary") or ""), "elapsed_ms": _int_or_none(res.get("elapsed_ms")),
-                     "oauth_endpoint": oauth, "readiness": ready}
+        entry, host_records, endpoints[host] = _host_entry(
+            host, results[host], fleet_ports, port_order, host_apps,
+            connector.get(host) if host in connector else None, fleet_endpoint)
         for r in host_records:
-            r["ready"] = ready["ready"]
+            r["ready"] = entry["readiness"]["ready"]
         entry["ports"] = [r["port"] for r in host_records if r["port"] is not None]
         hosts.append(entry)
         records.extend(host_records)
 
-    n = len(hosts)
-    failed = sum(1 for h in hosts if not h["ok"])
-    unreachable = sum(1 for h in hosts if h["status"] == "unreachable")
-    ready_n = sum(1 for h in hosts if h["readiness"]["ready"])
-    fail_pct = round(100.0 * failed / n, 2)
-    by_status = dict((s, sum(1 for r in records if r["status"] == s)) for s in STATUS_ORDER)
-    days = [r["cert_days_left"] for r in records if r["cert_days_left"] is not None]
-    passed = fail_pct <= max_fail
-    summary = {
-        "hosts": n, "hosts_ok": n - failed, "hosts_failed": failed, "hosts_unreachable": unreachable,
-        "hosts_ready": ready_n, "hosts_not_ready": n - ready_n, "records": len(records),
-        "records_by_status": by_status, "fail_percentage": fail_pct, "max_fail_percentage": max_fail,
-        "passed": passed, "cert_min_days_left": min(days) if days else None,
-        "headline": "%d of %d hosts ready; %d blocked" % (ready_n, n, n - ready_n),
-        "verdict": "%d of %d hosts passed the connectivity check; %d failed%s; %s%% failed, %s%% allowed: %s" % (
-            n - failed, n, failed, ", %d of them unreachable" % unreachable if unreachable else "",
-            _pct(fail_pct), _pct(max_fail), "PASSED" if passed else "FAILED"),
-    }
+    findings = _findings(records, port_order)
     now = generated or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "schema_version": SCHEMA_VERSION,
         "title": str(title or "SMTP submission readiness"),
         "generated": now,
-        "summary": summary,
+        "summary": _summary(hosts, records, max_fail, cred, findings),
+        "credential": cred,
         "ports": [_int_or_none(p) for p in fleet_ports if _int_or_none(p) is not None],
-        "findings": _findings(records, port_order),
-        "readiness_findings": _readiness_findings(hosts),
+        "findings": findings,
+        "readiness_findings": _readiness_findings(hosts, endpoints),
         "hosts": hosts,
         "records": records,
     }

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 from html import escape
 
 from ansible_collections.mailops.smtp.plugins.plugin_utils._report import STATUS_ORDER
@@ -29,14 +30,23 @@ STATUS_LABEL = {"pass": "Works", "warn": "Warning", "info": "Not offered", "fail
                 "unreachable": "Unreachable"}
 STATUS_HELP = {"pass": "works", "warn": "works, with a warning", "info": "not offered by the server, as expected",
                "fail": "fails", "unreachable": "the host could not be reached to run the check"}
+READY_PILL = {"ready": ("yes", "Ready"), "blocked": ("no", "Not ready"), "not_applicable": ("info", "Not applicable")}
 SEVERITY_LABEL = {"fail": "Needs fixing", "warning": "Warning", "info": "For information"}
-READINESS_CODES_HELP = (
-    ("Token endpoint", "the host can reach Microsoft's sign-in service (login.microsoftonline.com, port 443) "
-                       "to fetch OAuth 2.0 tokens"),
-    ("Port 587 with XOAUTH2", "the mail server answers on port 587, switches to encryption (STARTTLS), and "
-                              "then offers the XOAUTH2 login"),
-    ("Applications", "every application configured on the host can log in with OAuth 2.0"),
-)
+
+
+def _readiness_help(endpoint):
+    """What "ready" means for the endpoint that was probed: its token authority and its applications' port."""
+    authority = re.sub(r"^[a-z]+://", "", endpoint["oauth_authority"] or "").split("/")[0]
+    port = endpoint["apps_port"]
+    return (
+        ("Token endpoint", "the host can reach the sign-in service (%s, port 443) to fetch OAuth 2.0 tokens"
+         % authority),
+        ("Port %s with XOAUTH2" % port, "the mail server answers on port %s, the applications' port, sets up "
+                                        "encryption, and then offers the XOAUTH2 login" % port),
+        ("Applications", "every application configured on the host can log in with OAuth 2.0"),
+    )
+
+
 GLOSSARY = (
     ("Port 587 and STARTTLS", "The port on which applications hand mail to Microsoft 365. The connection starts "
                               "unencrypted and switches to encryption (STARTTLS) before anything secret is sent."),
@@ -188,8 +198,10 @@ def _summary(report):
     ready = sum(1 for h in hosts if h["readiness"]["ready"])
     unreachable = sum(1 for h in hosts if h["status"] == "unreachable")
     failed = sum(1 for h in hosts if not h["ok"] and h["status"] != "unreachable")
-    blocked_ok = n - ready - unreachable - failed
-    segments = [(ready, "var(--ok)", "ready for XOAUTH2"), (blocked_ok, "var(--warn)", "connects, but not ready"),
+    na_ok = sum(1 for h in hosts if h["ok"] and h["readiness"]["status"] == "not_applicable")
+    blocked_ok = n - ready - unreachable - failed - na_ok
+    segments = [(ready, "var(--ok)", "ready for XOAUTH2"), (na_ok, "var(--ok)", "connects (XOAUTH2 not applicable)"),
+                (blocked_ok, "var(--warn)", "connects, but not ready"),
                 (failed, "var(--fail)", "connection check fails"), (unreachable, "var(--unr)", "not reachable")]
     segs = "".join('<span style="width:%.3f%%;background:%s" title="%d %s"></span>' % (_pct(c, n), col, c, e(t))
                    for c, col, t in segments if c)
@@ -206,12 +218,18 @@ def _summary(report):
         ('<b>%s</b><span>earliest server certificate expiry</span>' % (
             "%d days" % days if days is not None else "none seen"), ""),
     ]
-    return ('<section id="summary"><p class="headline">%s</p>'
-            '<p class="lead">&ldquo;Ready&rdquo; means the host can send mail through Microsoft 365 with OAuth 2.0 '
+    cred = report.get("credential")
+    if cred is not None and not cred["ok"]:
+        cards.insert(0, ('<b>Not fetched</b><span>the credential, so no login was checked: %s</span>'
+                         % e(cred["diagnosis"]["cause"]), " verdict-fail"))
+    cause = ('<p class="lead"><span class="label">Cause:</span> %s</p>' % _prose(s["cause"])
+             if s.get("cause") else "")
+    return ('<section id="summary"><p class="headline">%s</p>%s<p class="lead"><b>XOAUTH2 readiness: %s.</b> '
+            '&ldquo;Ready&rdquo; means the host can send mail through Microsoft 365 with OAuth 2.0 '
             '(XOAUTH2), which keeps working after password logins for SMTP are switched off.</p>'
             '<div class="bar" role="img" aria-label="%s">%s</div><div class="legend">%s</div>'
             '<div class="cards">%s</div></section>') % (
-        e(s["headline"]), e(s["headline"]), segs, legend,
+        e(s["verdict"]), cause, e(s["headline"]), e(s["headline"]), segs, legend,
         "".join('<div class="card%s">%s</div>' % (cls, body) for body, cls in cards))
 
 
@@ -266,7 +284,8 @@ def _readiness(report):
     for h in report["hosts"]:
         rd = h["readiness"]
         reasons = ('<ul class="reasons">%s</ul>' % "".join("<li>%s</li>" % e(r["text"]) for r in rd["reasons"])
-                   if rd["reasons"] else "Nothing")
+                   if rd["reasons"] else ("Nothing" if rd["ready"] else
+                                          "The endpoint has no OAuth token authority: XOAUTH2 does not apply"))
         if rd["apps"] is None:
             apps = '<span class="meta">not known</span>'
         else:
@@ -280,11 +299,16 @@ def _readiness(report):
                 e(conn["summary"]))
         rows.append('<tr data-host="%s"><td>%s</td><td><span class="pill %s">%s</span></td><td>%s</td>'
                     '<td>%s</td><td>%s</td></tr>' % (
-                        e(h["host"]), e(h["host"]), "yes" if rd["ready"] else "no",
-                        "Ready" if rd["ready"] else "Not ready", reasons, apps, conn_html))
-    helps = "".join("<li><b>%s</b>: %s</li>" % (e(a), e(b)) for a, b in READINESS_CODES_HELP)
-    return ('<section id="readiness"><h2>Ready for OAuth 2.0 (XOAUTH2)?</h2>'
-            '<p class="lead">A host is ready when all of these hold:</p><ul class="meta">%s</ul>'
+                        e(h["host"]), e(h["host"]), READY_PILL[rd["status"]][0], READY_PILL[rd["status"]][1],
+                        reasons, apps, conn_html))
+    applicable = [h["endpoint"] for h in report["hosts"] if h["endpoint"]["oauth_authority"]]
+    if applicable:
+        helps = ('<p class="lead">A host is ready when all of these hold:</p><ul class="meta">%s</ul>' % "".join(
+            "<li><b>%s</b>: %s</li>" % (e(a), e(b)) for a, b in _readiness_help(applicable[0])))
+    else:
+        helps = ('<p class="lead">The endpoint has no OAuth 2.0 token authority, so XOAUTH2 readiness does not '
+                 'apply to it.</p>')
+    return ('<section id="readiness"><h2>Ready for OAuth 2.0 (XOAUTH2)?</h2>%s'
             '<div class="scroll"><table id="ready-table"><thead><tr><th>Host</th><th>Ready</th>'
             '<th>What stands in the way</th><th>Applications</th><th>Connector path (port 25)</th></tr></thead>'
             '<tbody>%s</tbody></table></div></section>') % (helps, "".join(rows))
@@ -292,6 +316,10 @@ def _readiness(report):
 
 def _stage_cell(r, name):
     found = [s for s in r["stages"] if s["name"] == name]
+    if name == "auth" and not r.get("auth"):
+        # No login was tried on this port (none asked, or another port logged in for it).
+        why = found[-1]["detail"] if found else "no login was tried on this port"
+        return '<td class="st none" data-v="" title="%s">&ndash;</td>' % e("Login: " + why)
     if not found:
         return '<td class="st none" data-v="">&ndash;</td>'
     s = found[-1]
@@ -327,8 +355,9 @@ def _cert_cell(r):
 
 def _records(report):
     used = set(s["name"] for r in report["records"] for s in r["stages"])
+    # The login column is always shown: "-" where no login was tried says as much as a result.
     stages = [n for n in ("dns", "connect", "banner", "ehlo", "starttls", "tls", "ehlo_tls", "auth", "send")
-              if n in used]
+              if n in used or n == "auth"]
     head = ('<tr><th class="sortable">Host</th><th class="sortable">Port</th><th class="sortable">Result</th>%s'
             '<th class="sortable">TLS</th><th class="sortable">Certificate</th>'
             '<th class="sortable">Problem</th><th class="sortable">Time</th></tr>') % "".join(

@@ -17,6 +17,8 @@ __metaclass__ = type
 import re
 import xml.etree.ElementTree as ET
 
+from ansible_collections.mailops.smtp.plugins.plugin_utils._report import login_cell
+
 # XML 1.0 cannot carry most control characters, even escaped; a server reply might.
 _XML_BAD = re.compile(u"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -42,6 +44,7 @@ def _details(r):
                 cert.get("chain_trusted"), cert.get("hostname_match")))
     if r["auth_mechanisms"]:
         lines.append("auth mechanisms: %s" % " ".join(r["auth_mechanisms"]))
+    lines.append("login: %s" % login_cell(r))
     d = r["diagnosis"]
     if d:
         lines += ["diagnosis: %s (%s)" % (d["code"], d["title"]), "cause: %s" % d["cause"], "fix: %s" % d["fix"]]
@@ -61,8 +64,9 @@ def render(report):
     suite = ET.SubElement(suites, "testsuite", dict(name="mailops.smtp fleet validation",
                                                     timestamp=report["generated"], **counts))
     props = ET.SubElement(suite, "properties")
-    for key in ("headline", "verdict"):
-        ET.SubElement(props, "property", name=key, value=_t(report["summary"][key]))
+    for key in ("verdict", "cause", "headline"):
+        if report["summary"].get(key) is not None:
+            ET.SubElement(props, "property", name=key, value=_t(report["summary"][key]))
     for r in records:
         port = "-" if r["port"] is None else str(r["port"])
         case = ET.SubElement(suite, "testcase", classname=_t("smtp.%s" % r["host"]),

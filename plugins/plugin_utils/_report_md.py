@@ -12,8 +12,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.mailops.smtp.plugins.plugin_utils._report import READINESS_SHORT
+from ansible_collections.mailops.smtp.plugins.plugin_utils._report import lead_lines, login_cell, reason_text
 
+READY_WORD = {"ready": "yes", "blocked": "no", "not_applicable": "not applicable"}
 STATUS_WORD = {"pass": "ok", "warn": "ok, warning", "info": "not offered (expected)", "fail": "FAILED",
                "unreachable": "UNREACHABLE"}
 
@@ -34,7 +35,12 @@ def render(report):
     s = report["summary"]
     out = ["# %s" % _cell(report["title"]), "",
            "Generated %s." % report["generated"], "",
-           "**%s.** %s" % (s["headline"], s["verdict"]), ""]
+           "**%s.**%s" % (s["verdict"], " Cause: %s" % _cell(s["cause"]) if s.get("cause") else ""), "",
+           "XOAUTH2 readiness: %s." % s["headline"], ""]
+    cred = report.get("credential")
+    if cred is not None:
+        out += ["Credential: %s" % ("fetched" if cred["ok"] else "NOT fetched, so no login was checked: %s"
+                                    % _cell(cred["diagnosis"]["cause"])), ""]
     if s["cert_min_days_left"] is not None:
         out += ["Earliest certificate expiry seen: %d days." % s["cert_min_days_left"], ""]
 
@@ -59,18 +65,18 @@ def render(report):
         conn = "not checked" if rd["connector"] is None else (
             "reachable" if rd["connector"]["reachable"] else "not reachable")
         out.append("| %s | %s | %s | %s | %s |" % (
-            _cell(h["host"]), "yes" if rd["ready"] else "no",
+            _cell(h["host"]), READY_WORD[rd["status"]],
             _cell("; ".join(r["text"] for r in rd["reasons"]) or "-"), _cell(apps), conn))
     out.append("")
 
     out += ["## Hosts and ports", "",
-            "| Host | Port | Result | Failed stage | TLS | Certificate days left | Time (ms) |",
-            "|---|---|---|---|---|---|---|"]
+            "| Host | Port | Result | Failed stage | Login | TLS | Certificate days left | Time (ms) |",
+            "|---|---|---|---|---|---|---|---|"]
     for r in report["records"]:
         tls = r["tls"] or {}
-        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
             _cell(r["host"]), r["port"] if r["port"] is not None else "-", _cell(_record_result(r)),
-            r["failed_stage"] or "-", _cell(tls.get("version") or "-"),
+            r["failed_stage"] or "-", _cell(login_cell(r)), _cell(tls.get("version") or "-"),
             r["cert_days_left"] if r["cert_days_left"] is not None else "-", r["elapsed_ms"]))
     out.append("")
     return "\n".join(out)
@@ -88,24 +94,31 @@ def _short(r):
     return (r["diagnosis"] or {}).get("code") or "failed"
 
 
+def _ready_short(h):
+    rd = h["readiness"]
+    if rd["status"] != "blocked":
+        return {"ready": "ready", "not_applicable": "n/a (no OAuth authority)"}[rd["status"]]
+    short = []
+    for x in rd["reasons"]:
+        text = reason_text(x["code"], h["endpoint"], short=True)
+        if text not in short:
+            short.append(text)
+    return "no: " + ", ".join(short)
+
+
 def summary_table(report):
-    """A short table for the end of the play: one line per host, one column per port."""
-    s = report["summary"]
+    """A short table for the end of the play: the verdict and its cause first, then one line per host."""
     ports = [str(p) for p in report["ports"]]
     by_host = {}
     for r in report["records"]:
         by_host.setdefault(r["host"], {})[str(r["port"])] = r
-    rows = [["HOST"] + ports + ["XOAUTH2"]]
+    rows = [["HOST"] + ports + ["LOGIN", "XOAUTH2"]]
     for h in report["hosts"]:
-        rd = h["readiness"]
-        short = []
-        for x in rd["reasons"]:
-            if READINESS_SHORT[x["code"]] not in short:
-                short.append(READINESS_SHORT[x["code"]])
-        verdict = "ready" if rd["ready"] else "no: " + ", ".join(short)
-        rows.append([h["host"]] + [_short(by_host.get(h["host"], {}).get(p)) for p in ports] + [verdict])
+        mine = by_host.get(h["host"], {})
+        logins = ["%s %s" % (p, login_cell(mine[p])) for p in ports if p in mine and mine[p].get("auth")]
+        rows.append([h["host"]] + [_short(mine.get(p)) for p in ports] + [", ".join(logins) or "-", _ready_short(h)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [s["headline"], s["verdict"], ""]
+    lines = lead_lines(report["summary"]) + [""]
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+from collections.abc import Mapping
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -88,6 +89,15 @@ def _env(environ, *names):
     return None
 
 
+def _plain(value):
+    """value with every mapping a dict and every list or tuple a list, all the way down."""
+    if isinstance(value, Mapping):
+        return dict((key, _plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
 class VaultOptions:
     """Validated options plus the environment fallbacks, read through get()/auth()."""
 
@@ -116,7 +126,9 @@ class VaultOptions:
             spec,
             required_if=[("state", "present", ["data"])] if "state" in spec else None,
         )
-        result = validator.validate(dict(options))
+        # Plain containers: validate() deep-copies its input, and deep-copying ansible-core 2.21's
+        # lazy template dicts (a lookup's auth={...}) prints deprecation warnings about plugin aliases.
+        result = validator.validate(_plain(options))
         if result.error_messages:
             # Validator messages name options and types, never no_log values.
             raise VaultCredentialError("invalid options for vault_credentials: %s"

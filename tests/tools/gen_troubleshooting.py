@@ -45,8 +45,18 @@ def render(module=None):
     ]
     for code in module.CODES:
         out.append("| [`%s`](#%s) | %s |" % (code, code, module.CATALOGUE[code]["title"]))
-    for code in module.CODES:
-        entry = module.CATALOGUE[code]
+    out += [
+        "",
+        "The fleet report (`mailops.smtp.fleet_report`, the `smtp_validate` role) adds its own verdicts for a"
+        " host it has no probe result to judge by, and for a credential it could not fetch:",
+        "",
+        "| code | title |",
+        "| --- | --- |",
+    ]
+    for code in module.REPORT_CODES:
+        out.append("| [`%s`](#%s) | %s |" % (code, code, module.REPORT_CATALOGUE[code]["title"]))
+    for code in module.CODES + module.REPORT_CODES:
+        entry = module.CATALOGUE.get(code) or module.REPORT_CATALOGUE[code]
         kind = ""
         if code in module.WARNING_CODES:
             kind = " (warning: the port still counts as working)"

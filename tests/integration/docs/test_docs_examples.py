@@ -147,8 +147,12 @@ def test_validate_and_read_the_report(user, lab, lab_vars):
     shown = re.findall(r"<!-- output: summary -->\n```\n(.*?)```", GETTING_STARTED.read_text(), re.S)[0].splitlines()
     printed = re.findall(r'^\s+"(HOST\s.*?)",?$', proc.stdout, re.M)
     assert printed and printed[0].split() == shown[3].split(), (printed, shown[3])
-    assert re.search(r'"%d of %d hosts ready; 0 blocked"' % (len(hosts), len(hosts)), proc.stdout)
-    assert shown[0] == "%d of %d hosts ready; 0 blocked" % (len(hosts), len(hosts))
+    # Connectivity first, then readiness (issue 17).
+    lead = "%d of %d hosts passed the connectivity check" % (len(hosts), len(hosts))
+    assert re.search(r'"%s; 0 failed; 0%% failed, 0%% allowed: PASSED\."' % lead, proc.stdout)
+    assert shown[0].startswith(lead)
+    ready = "XOAUTH2 readiness: %d of %d hosts ready; 0 blocked." % (len(hosts), len(hosts))
+    assert re.search(r'"%s"' % re.escape(ready), proc.stdout) and shown[1] == ready
 
     failing, not_ready = [run_line(ln, user["env"], user["dir"])
                           for ln in example(GETTING_STARTED, "read-report").splitlines() if ln.strip()]

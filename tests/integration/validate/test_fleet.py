@@ -161,7 +161,9 @@ def _essence(report: dict) -> dict:
             "auth": r["auth"] and {k: r["auth"][k] for k in ("mechanism", "ok")},
             "auth_mechanisms": r["auth_mechanisms"],
         })
-    summary = {k: v for k, v in report["summary"].items() if k not in ("passed", "verdict", "max_fail_percentage")}
+    # `cause` explains a failed verdict, so it follows the threshold as the verdict does.
+    summary = {k: v for k, v in report["summary"].items()
+               if k not in ("passed", "verdict", "max_fail_percentage", "cause")}
     findings = [(f["code"], f["hosts"], f["ports"]) for f in report["findings"]]
     return {"records": recs, "summary": summary, "findings": findings}
 

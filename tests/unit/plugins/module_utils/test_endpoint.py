@@ -58,7 +58,7 @@ def test_stop_after_auto_follows_auth_and_send():
     ({"security": "ssl"}, "security must be auto"),
     ({"security": {"2525": "tls"}}, "not in ports"),
     ({"require": [2525]}, "not probed"),
-    ({"require": "most"}, "require must be any, all or a list of ports"),
+    ({"require": "most"}, "require must be apps_port, any, all or a list of ports"),
     ({"auth": {"username": "u@c.com", "password": "p", "access_token": "t"}}, "not both"),
     ({"auth": {"username": "u@c.com"}}, "give password"),
     ({"auth": {"username": "u@c.com", "password": "p", "mechanism": "xoauth2"}}, "needs access_token"),

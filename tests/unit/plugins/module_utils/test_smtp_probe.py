@@ -309,11 +309,16 @@ def test_tarpit_is_banner_timeout_and_not_retried(pki, servers):
     assert srv.connections == 1
 
 
-def test_refused_is_tcp_refused():
+def closed_port():
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port_no = sock.getsockname()[1]
     sock.close()
+    return port_no
+
+
+def test_refused_is_tcp_refused():
+    port_no = closed_port()
     res = smtp_probe.run_probe(build_plan({"profile": "custom", "host": "127.0.0.1", "ports": [port_no],
                                            "retries": 2, "helo": "probe.test"}), sleep=lambda s: None)
     port = res["ports"][str(port_no)]
@@ -458,20 +463,36 @@ def test_authenticates_on_one_port_only_by_default(pki, servers):
     a, b = servers(), servers()
     res = probe(pki, [a.port, b.port], auth={"username": USER, "password": PASSWORD}, require="all")
     assert res["ok"] is True
-    assert a.auth_attempts + b.auth_attempts == 1
-    delegated = [p for p in res["ports"].values() if p["auth"] is None]
-    assert len(delegated) == 1 and "not repeated" in delegated[0]["stages"][-1]["detail"]
+    # On the first port, the applications' port (issue 17): not on whichever finishes first.
+    assert (a.auth_attempts, b.auth_attempts) == (1, 0)
+    delegated = res["ports"][str(b.port)]
+    # No login was tried there, so no login stage: no tick where nothing was tried (issue 17).
+    assert delegated["auth"] is None and "auth" not in stage_names(delegated)
+    assert "AUTH on %d" % a.port in res["summary"]
     res = probe(pki, [a.port, b.port], auth={"username": USER, "password": PASSWORD}, auth_all_ports=True)
     assert a.auth_attempts + b.auth_attempts == 3
 
 
-def test_failed_auth_on_one_port_fails_the_delegated_port_too(pki, servers):
+def test_failed_auth_fails_the_host_not_the_port_that_never_tried(pki, servers):
+    # Until issue 17 the port that waited was marked auth_failed too, though it never tried a login.
     a = servers(auth_reply="535 5.7.3 Authentication unsuccessful")
     b = servers(auth_reply="535 5.7.3 Authentication unsuccessful")
-    res = probe(pki, [a.port, b.port], auth={"username": USER, "password": PASSWORD})
-    assert res["ok"] is False
-    assert [code_of(p) for p in res["ports"].values()] == ["auth_failed", "auth_failed"]
-    assert a.auth_attempts + b.auth_attempts == 1
+    for require in ("any", "all"):
+        res = probe(pki, [a.port, b.port], auth={"username": USER, "password": PASSWORD}, require=require)
+        assert res["ok"] is False, require
+        assert [code_of(p) for p in res["ports"].values()] == ["auth_failed", None]
+        assert res["ports"][str(b.port)]["auth"] is None
+    assert (a.auth_attempts, b.auth_attempts) == (2, 0)
+
+
+def test_the_login_moves_to_the_next_port_when_the_first_fails_before_it(pki, servers):
+    b = servers()
+    dead = closed_port()
+    res = probe(pki, [dead, b.port], auth={"username": USER, "password": PASSWORD})
+    assert res["ok"] is True and b.auth_attempts == 1
+    assert res["ports"][str(b.port)]["auth"]["ok"] is True
+    res = probe(pki, [dead, b.port], auth={"username": USER, "password": PASSWORD}, require="apps_port")
+    assert res["ok"] is False and code_of(res["ports"][str(dead)]) == "tcp_refused"
 
 
 def test_send_and_check_mode(pki, servers):

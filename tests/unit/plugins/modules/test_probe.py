@@ -121,7 +121,17 @@ def test_connect_only_probe_succeeds_in_check_mode(run, silent_listener):
 
 def test_missing_ca_path_is_a_clear_failure(run):
     out = run({"profile": "custom", "host": "127.0.0.1", "ports": [closed_port()], "ca_path": "/nonexistent.pem"})
-    assert out.failed is True and "ca_path /nonexistent.pem cannot be loaded" in out.result["msg"]
+    assert out.failed is True and "ca_path /nonexistent.pem does not exist on this host" in out.result["msg"]
+    # A diagnosis of its own, so that the report files it under the file, not as a missing result (issue 17).
+    assert out.result["diagnosis"]["code"] == "local_file_unusable" and out.result["ok"] is False
+
+
+def test_an_unusable_ca_file_is_a_clear_failure(run, tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    out = run({"profile": "custom", "host": "127.0.0.1", "ports": [closed_port()], "ca_path": str(bad)})
+    assert out.failed is True and "ca_path %s cannot be loaded" % bad in out.result["msg"]
+    assert out.result["diagnosis"]["code"] == "local_file_unusable"
 
 
 def test_secret_options_are_no_log():
@@ -142,5 +152,6 @@ def test_documentation_matches_the_argument_spec():
     for sub in ("auth", "send"):
         assert set(doc["options"][sub]["suboptions"]) == set(spec[sub]["options"])
     returned = yaml.safe_load(probe.RETURN)
-    assert set(returned) == {"ok", "summary", "elapsed_ms", "oauth_endpoint", "connector", "ports"}
+    assert set(returned) == {"ok", "summary", "elapsed_ms", "oauth_endpoint", "connector", "ports", "endpoint",
+                             "diagnosis"}
     assert all("sample" in v for v in returned.values())

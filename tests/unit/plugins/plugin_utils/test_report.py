@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import diagnosis
-from ansible_collections.mailops.smtp.plugins.plugin_utils import _report
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _report, _report_html, _report_md
 
 REPO = Path(__file__).resolve().parents[4]
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
@@ -344,5 +345,107 @@ def test_a_real_probe_result_fits_the_report():
     record = report["records"][0]
     assert (record["port"], record["status"], record["diagnosis"]["code"]) == (port, "fail", "tcp_refused")
     assert record["failed_stage"] == "connect"
-    assert [r["code"] for r in report["hosts"][0]["readiness"]["reasons"]] == [
-        "oauth_endpoint_not_checked", "submission_port_not_probed"]
+    # custom has no token authority: XOAUTH2 readiness does not apply, rather than "blocked" (issue 17).
+    readiness = report["hosts"][0]["readiness"]
+    assert (readiness["status"], readiness["ready"], readiness["reasons"]) == ("not_applicable", False, [])
+    assert report["hosts"][0]["endpoint"] == {"apps_port": port, "oauth_authority": None}
+    assert report["summary"]["headline"] == "0 of 1 hosts ready; 0 blocked; 1 not applicable"
+
+
+# -- issue 17: a report that never misleads -----------------------------------------------------------
+
+def _custom(ok=True, first="10587"):
+    res = result({first: port_ok(), "10465": dict(port_ok(), security="tls")}, ok, "both ok")
+    res.pop("oauth_endpoint")
+    res["endpoint"] = {"profile": "custom", "host": "smtp.example.net", "apps_port": int(first),
+                       "oauth_authority": None}
+    return res
+
+
+def test_an_endpoint_without_a_token_authority_is_not_applicable_not_blocked():
+    report = _report.build_report({"a": _custom(), "b": _custom(), "c": {"unreachable": True, "msg": "ssh"}},
+                                  generated=GENERATED)
+    jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)
+    s = report["summary"]
+    assert s["headline"] == "0 of 3 hosts ready; 0 blocked; 3 not applicable"
+    assert (s["hosts_blocked"], s["hosts_not_applicable"], s["hosts_not_ready"]) == (0, 3, 3)
+    assert {h["readiness"]["status"] for h in report["hosts"]} == {"not_applicable"}
+    assert report["readiness_findings"] == []
+
+
+def test_readiness_names_the_endpoint_port_and_the_profile_authority():
+    res = result({"10587": port_failed_connect("tcp_refused", "refused", 1)}, False, "10587 failed",
+                 oauth_ok=False, oauth_code="tcp_timeout")
+    res["endpoint"] = {"profile": "m365_gcc_high", "host": "smtp.office365.us", "apps_port": 10587,
+                       "oauth_authority": "https://login.microsoftonline.us"}
+    report = _report.build_report({"gov": res}, generated=GENERATED)
+    texts = [r["text"] for r in report["hosts"][0]["readiness"]["reasons"]]
+    assert texts == ["the token endpoint (login.microsoftonline.us on 443) is not reachable over TLS (tcp_timeout)",
+                     "port 10587 does not get through TLS and EHLO (tcp_refused)"]
+    assert "587 fails" not in _report_md.summary_table(report).replace("10587", "")
+    assert "no: no token endpoint, 10587 fails" in _report_md.summary_table(report)
+
+
+def test_the_message_leads_with_the_verdict_and_the_real_cause():
+    report = _report.build_report(fleet(), generated=GENERATED)
+    s = report["summary"]
+    assert s["cause"].startswith("dns_failure, 1 host: 587, 465 The mail server name does not resolve")
+    msg = _report.lead(s)
+    assert msg.startswith(s["verdict"] + ". Cause: dns_failure") and msg.endswith(
+        "XOAUTH2 readiness: 2 of 6 hosts ready; 4 blocked.")
+    passing = _report.build_report({"app1": fleet()["app1"]}, generated=GENERATED)
+    assert passing["summary"]["cause"] is None and "Cause" not in _report.lead(passing["summary"])
+
+
+def test_a_probe_failure_hidden_by_failed_when_is_not_a_missing_result():
+    missing_ca = {"changed": False, "failed": False, "failed_when_result": False, "ok": False,
+                  "msg": "ca_path /nonexistent/ca.pem does not exist on this host; give the path of a file",
+                  "diagnosis": diagnosis("local_file_unusable")}
+    refused = {"changed": False, "failed": False, "failed_when_result": False,
+               "msg": "unsupported parameter for module: bogus"}
+    report = _report.build_report({"h1": missing_ca, "h2": refused, "h3": fleet()["app1"]}, generated=GENERATED)
+    jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)
+    codes = {(r["host"], r["diagnosis"]["code"]) for r in report["records"] if r["host"] != "h3"}
+    assert codes == {("h1", "local_file_unusable"), ("h2", "probe_failed")}
+    h1 = [h for h in report["hosts"] if h["host"] == "h1"][0]
+    assert [r["code"] for r in h1["readiness"]["reasons"]] == ["probe_failed"]
+    finding = [f for f in report["findings"] if f["code"] == "local_file_unusable"][0]
+    assert "/nonexistent/ca.pem" in finding["cause"] and finding["ports"] == [587, 465]
+    table = _report_md.summary_table(report)
+    assert "host unreachable" not in table and "local_file_unusable" in table
+
+
+def test_a_credential_that_could_not_be_fetched_fails_the_verdict():
+    vault_error = {"failed": False, "failed_when_result": False, "changed": False,
+                   "msg": "Vault has no secret at secret/smtp/nope (404); check the path"}
+    report = _report.build_report({"app1": fleet()["app1"]}, credential=vault_error, generated=GENERATED)
+    jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)
+    cred = report["credential"]
+    assert cred["ok"] is False and cred["diagnosis"]["code"] == "credential_unavailable"
+    assert "secret/smtp/nope (404)" in cred["diagnosis"]["cause"]
+    s = report["summary"]
+    assert s["passed"] is False and s["verdict"].endswith("; the login could not be checked: FAILED")
+    assert s["cause"] == "credential_unavailable: Vault has no secret at secret/smtp/nope (404); check the path"
+    fetched = {"changed": False, "credential": {"type": "basic", "username": "u", "password": SECRET}}
+    ok = _report.build_report({"app1": fleet()["app1"]}, credential=fetched, generated=GENERATED)
+    assert ok["credential"] == {"ok": True, "diagnosis": None} and ok["summary"]["passed"] is True
+    assert SECRET not in json.dumps(ok)
+    assert _report.build_report({"app1": fleet()["app1"]}, generated=GENERATED)["credential"] is None
+
+
+def test_the_login_column_shows_a_result_only_where_a_login_was_tried():
+    res = copy.deepcopy(fleet()["app1"])
+    res["ports"]["587"]["auth"] = {"mechanism": "LOGIN", "ok": False, "reply": "535 5.7.3 Authentication unsuccessful"}
+    res["ports"]["587"]["ok"] = False
+    res["ports"]["587"]["stages"].append({"name": "auth", "ok": False, "ms": 30,
+                                          "detail": "535 5.7.3 Authentication unsuccessful"})
+    res["ports"]["587"]["diagnosis"] = diagnosis("auth_failed")
+    report = _report.build_report({"app1": res}, generated=GENERATED)
+    cells = {r["port"]: _report.login_cell(r) for r in report["records"]}
+    assert cells == {587: "auth_failed (LOGIN)", 465: "-"}
+    md = _report_md.render(report)
+    assert "| app1 | 587 | FAILED: auth_failed | auth | auth_failed (LOGIN) |" in md
+    assert "| app1 | 465 | not offered (expected) | connect | - |" in md
+    html = _report_html.render(report)
+    # A code where the login was tried, a dash (no tick) where it was not.
+    assert re.findall(r'<td class="st (\w+)"[^>]*title="Login: ', html) == ["bad", "none"]

@@ -87,7 +87,11 @@ def test_playbook_writes_all_four_files_atomically_with_0640(tmp_path, check):
     assert returned["changed"] is False and returned["passed"] is False
     assert returned["summary"]["hosts_failed"] == 4 and returned["summary"]["max_fail_percentage"] == 50
     assert returned["paths"]["html"] == str(report_dir / "report.html")
-    assert returned["summary_table"].splitlines()[0] == "1 of 6 hosts ready; 5 blocked"
+    # Connectivity and its real cause first, then XOAUTH2 readiness (issue 17).
+    lines = returned["summary_table"].splitlines()
+    assert lines[0].startswith("2 of 6 hosts passed the connectivity check") and lines[0].endswith("FAILED.")
+    assert lines[1].startswith("Cause: ") and lines[2] == "XOAUTH2 readiness: 1 of 6 hosts ready; 5 blocked."
+    assert returned["msg"].startswith(lines[0]) and "Cause: " in returned["msg"]
     assert "results" not in returned and SECRET not in json.dumps(returned) and TOKEN not in json.dumps(returned)
     assert "1 of 6 hosts ready; 5 blocked" in stdout and SECRET not in stdout and TOKEN not in stdout
 

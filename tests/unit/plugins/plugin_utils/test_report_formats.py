@@ -43,11 +43,11 @@ def test_junit_survives_control_characters_in_replies():
 
 def test_markdown_has_the_summary_line_and_every_record():
     md = _report_md.render(build())
-    assert "**1 of 6 hosts ready; 5 blocked.**" in md
-    assert "; 66.67% failed, 0% allowed: FAILED" in md
+    assert "XOAUTH2 readiness: 1 of 6 hosts ready; 5 blocked." in md
+    assert "; 66.67% failed, 0% allowed: FAILED.** Cause: " in md
     rows = [line for line in md.splitlines() if re.match(r"^\| app\d \| (587|465) \|", line)]
     assert len(rows) == 12
-    assert "| app2 | 587 | FAILED: tcp_timeout | connect |" in md
+    assert "| app2 | 587 | FAILED: tcp_timeout | connect | - |" in md
     assert "| app1 | 465 | not offered (expected) |" in md
 
 
@@ -62,9 +62,10 @@ def test_markdown_cells_cannot_break_the_table():
 def test_summary_table_is_a_readable_table_not_json():
     table = _report_md.summary_table(build())
     lines = table.splitlines()
-    assert lines[0] == "1 of 6 hosts ready; 5 blocked"
-    header = lines[3].split()
-    assert header == ["HOST", "587", "465", "XOAUTH2"]
+    assert lines[0].startswith("2 of 6 hosts passed the connectivity check") and lines[1].startswith("Cause: ")
+    assert lines[2] == "XOAUTH2 readiness: 1 of 6 hosts ready; 5 blocked."
+    header = lines[4].split()
+    assert header == ["HOST", "587", "465", "LOGIN", "XOAUTH2"]
     app2 = [line for line in lines if line.startswith("app2")][0]
     assert app2.split()[1:3] == ["tcp_timeout", "not"] and app2.endswith("no: 587 fails")
     assert [line for line in lines if line.startswith("app1")][0].endswith("ready")

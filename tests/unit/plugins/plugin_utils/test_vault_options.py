@@ -120,3 +120,16 @@ def test_from_plugin_reads_get_option():
     o = VaultOptions.from_plugin(plugin, LOOKUP_SPEC, environ={}, extra={"path": "smtp/z"})
     assert (o.get("url"), o.get("mount"), o.get("path"), o.get("version")) == ("http://127.0.0.1:1", "kv",
                                                                                "smtp/z", None)
+
+
+class _NoDeepcopy(dict):
+    """Stands in for ansible-core 2.21's lazy template dict, whose deep copy prints deprecation warnings."""
+
+    def __deepcopy__(self, memo):
+        raise AssertionError("the options were deep-copied as given")
+
+
+def test_options_are_validated_as_plain_containers():
+    auth = _NoDeepcopy(method="token", token_file="/tmp/t")
+    o = make(url="http://127.0.0.1:8200", auth=auth)
+    assert (o.auth("method"), o.auth("token_file")) == ("token", "/tmp/t")
