@@ -7,9 +7,25 @@ Microsoft appends in brackets so an admin can find the front end in its logs.
 from __future__ import annotations
 
 import datetime
+import secrets
 
-BANNER_IDENT = "Microsoft ESMTP MAIL Service ready at {date}"
+# Banner shape of public transcripts (e.g. the sasl-xoauth2 and go-mail issues):
+# 220 BN9PR03CA0345.outlook.office365.com Microsoft ESMTP MAIL Service ready at <date> [<hex id>]
+BANNER_IDENT = "Microsoft ESMTP MAIL Service ready at {date} [{id}]"
 STARTTLS_READY = "220 2.0.0 SMTP server ready"
+SENDER_OK = "250 2.1.0 Sender OK"
+RECIPIENT_OK = "250 2.1.5 Recipient OK"
+RESET_OK = "250 2.0.0 Resetting"
+DATA_PROMPT = "354 Start mail input; end with <CRLF>.<CRLF>"
+CLOSING = "221 2.0.0 Service closing transmission channel"
+INVALID_DOMAIN = "501 5.5.4 Invalid domain name"
+IDLE_TIMEOUT = "421 4.4.1 Connection timed out. Total session duration: {duration}"
+# aiosmtpd's texts -> Exchange Online's.
+AIOSMTPD_TEXTS = {
+    "220 Ready to start TLS": STARTTLS_READY,
+    "354 End data with <CR><LF>.<CR><LF>": DATA_PROMPT,
+    "221 Bye": CLOSING,
+}
 UNRECOGNIZED = "500 5.3.3 Unrecognized command '{command}'"
 AUTH_OK = "235 2.7.0 Authentication successful"
 AUTH_MECH_UNAVAILABLE = "504 5.7.4 Unrecognized authentication type [{host}]"
@@ -19,6 +35,10 @@ AUTH_SMTP_DISABLED = ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthen
                       "[{host}]")
 AUTH_BASIC_RETIRED = "550 5.7.30 Basic authentication is not supported for Client Submission. [{host}]"
 NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail. [{host}]"
+# The limit of 3 connections sending at once: the current text comes after the message body;
+# the older one is what the fault concurrency_at_auth answers at AUTH.
+CONCURRENT_LIMIT = ("432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending "
+                    "for more information. [Hostname={host}]")
 SENDER_THREAD_LIMIT = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname={host}]"
 SEND_AS_DENIED = ("554 5.2.252 SendAsDenied; {mailbox} not allowed to send as {sender}; "
                   "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; "
@@ -76,7 +96,18 @@ VAULT_ERRORS = {
 
 
 def banner_date() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    # RFC 2822 as Exchange writes it: the day of the month without a leading zero.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{now:%a}, {now.day} {now:%b %Y %H:%M:%S} +0000"
+
+
+def session_hex_id() -> str:
+    return "08DE" + secrets.token_hex(6).upper()
+
+
+def session_duration(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}.{int(seconds % 1 * 1e7):07d}"
 
 
 def entra_timestamp() -> str:

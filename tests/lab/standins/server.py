@@ -108,6 +108,8 @@ class Standins:
             "add_password": s.add_password,
             "revoke_password": s.revoke_password,
             "set_concurrency_limit": s.set_concurrency_limit,
+            "set_clock": s.set_clock,
+            "issued_tokens": s.issued_tokens,
             "messages": s.snapshot_messages,
             "clear_messages": s.clear_messages,
             "counters": s.counters,
