@@ -96,6 +96,10 @@ class StandinControl:
         """Connections of one mailbox sending at once (3); None switches the limit off."""
         return self.call("set_concurrency_limit", limit=limit)
 
+    def set_idle_timeout(self, seconds: float):
+        """Idle seconds before a session gets 421 4.4.1 (300, as Exchange Online); new sessions."""
+        return self.call("set_idle_timeout", seconds=seconds)
+
     def set_clock(self, minute_seconds: float):
         """Seconds in one minute of the rate limits (60); a day is 1440 of them."""
         return self.call("set_clock", minute_seconds=minute_seconds)

@@ -1,7 +1,9 @@
 """Reply texts of Microsoft 365 and Entra, in one place so the stand-ins stay consistent.
 
-Texts follow ../shared/context/m365-facts.md; `{host}` is the stand-in's server name, which
-Microsoft appends in brackets so an admin can find the front end in its logs.
+Texts follow ../shared/context/m365-facts.md. Errors end in brackets, as Exchange Online's do:
+`[{where}]` is the front end's name, a UTC timestamp and a hex id
+(`[BN9PR03CA0345.namprd03.prod.outlook.com 2026-12-06T23:40:00.123Z 08DE1A2B3C4D5E6F]`), so an
+admin can find the session in Microsoft's logs; the store driver's replies say `[Hostname={host}]`.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ AIOSMTPD_TEXTS = {
 }
 UNRECOGNIZED = "500 5.3.3 Unrecognized command '{command}'"
 AUTH_OK = "235 2.7.0 Authentication successful"
-AUTH_MECH_UNAVAILABLE = "504 5.7.4 Unrecognized authentication type [{host}]"
-AUTH_BAD = "535 5.7.3 Authentication unsuccessful [{host}]"
+AUTH_MECH_UNAVAILABLE = "504 5.7.4 Unrecognized authentication type [{where}]"
+AUTH_BAD = "535 5.7.3 Authentication unsuccessful [{where}]"
 AUTH_SMTP_DISABLED = ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled "
                       "for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. "
-                      "[{host}]")
-AUTH_BASIC_RETIRED = "550 5.7.30 Basic authentication is not supported for Client Submission. [{host}]"
-NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail. [{host}]"
+                      "[{where}]")
+AUTH_BASIC_RETIRED = "550 5.7.30 Basic authentication is not supported for Client Submission. [{where}]"
+NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail. [{where}]"
 # The limit of 3 connections sending at once: the current text comes after the message body;
 # the older one is what the fault concurrency_at_auth answers at AUTH.
 CONCURRENT_LIMIT = ("432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending "
@@ -48,12 +50,12 @@ SUBMISSION_QUOTA = ("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExce
                     "Failed to process message due to a permanent exception with message "
                     "[BeginDiagnosticData]Cannot submit message. [Hostname={host}]")
 TLS_LEGACY = ("421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to "
-              "support TLS 1.2. Visit https://aka.ms/smtp_auth_tls. [{host}]")
+              "support TLS 1.2. Visit https://aka.ms/smtp_auth_tls. [{where}]")
 SERVICE_UNAVAILABLE = "421 4.3.2 Service not available, closing transmission channel"
-THROTTLED = "451 4.7.500 Server busy. Please try again later from [{peer}]. (S77714) [{host}]"
-RELAY_DENIED = "550 5.7.64 TenantAttribution; Relay Access Denied [{host}]"
+THROTTLED = "451 4.7.500 Server busy. Please try again later from [{peer}]. (S77714) [{where}]"
+RELAY_DENIED = "550 5.7.64 TenantAttribution; Relay Access Denied [{where}]"
 QUEUED = "250 2.0.0 OK <{msgid}> [Hostname={host}]"
-INTERNAL_ERROR = "451 4.3.0 Temporary server error. Please try again later [{host}]"
+INTERNAL_ERROR = "451 4.3.0 Temporary server error. Please try again later [{where}]"
 
 # Entra ID (AADSTS) errors: code -> (HTTP status, OAuth error, description template).
 AADSTS = {
@@ -99,6 +101,11 @@ def banner_date() -> str:
     # RFC 2822 as Exchange writes it: the day of the month without a leading zero.
     now = datetime.datetime.now(datetime.timezone.utc)
     return f"{now:%a}, {now.day} {now:%b %Y %H:%M:%S} +0000"
+
+
+def where(host: str) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{host} {now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z {session_hex_id()}"
 
 
 def session_hex_id() -> str:

@@ -109,6 +109,7 @@ class Standins:
             "revoke_password": s.revoke_password,
             "set_concurrency_limit": s.set_concurrency_limit,
             "set_clock": s.set_clock,
+            "set_idle_timeout": s.set_idle_timeout,
             "issued_tokens": s.issued_tokens,
             "messages": s.snapshot_messages,
             "clear_messages": s.clear_messages,

@@ -94,7 +94,7 @@ class StandinSMTP(SMTP):
         return peer[0] if peer else "unknown"
 
     def reply(self, template: str, **kw) -> str:
-        return template.format(host=self.hostname, peer=self.peer_ip, **kw)
+        return template.format(host=self.hostname, where=replies.where(self.hostname), peer=self.peer_ip, **kw)
 
     def _hang_up(self, reset: bool = False) -> None:
         transport = self._original_transport or self.transport
@@ -435,4 +435,4 @@ class Handler:
     async def handle_exception(self, error):
         # TLS handshake failures are expected in fault tests; keep them out of the error log.
         log.info("SMTP session error: %s", error.__class__.__name__)
-        return replies.INTERNAL_ERROR.format(host="standin")
+        return replies.INTERNAL_ERROR.format(where=replies.where("standin"))

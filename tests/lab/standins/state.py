@@ -73,6 +73,7 @@ class State:
             self.faults: dict[str, dict[str, dict]] = {t: {} for t in FAULTS}
             self.concurrency_limit = cfg["smtp"].get("concurrency_limit", 3)
             self.minute_seconds = float(cfg["smtp"].get("minute_seconds", 60))
+            self.idle_timeout = float(cfg["smtp"].get("idle_timeout", 300))
             self.epoch = time.monotonic()
             self.port_modes = dict(cfg["smtp"]["ports"])
             self.token_lifetime = (cfg.get("entra") or {}).get("token_lifetime", 3599)
@@ -185,7 +186,7 @@ class State:
             else:
                 return None
             self.mbx_counters[mailbox]["auth_fail"] += 1
-            return reply.format(host=host)
+            return reply.format(where=replies.where(host))
 
     def auth_token(self, mailbox: str, token: str, host: str) -> str | None:
         """As Exchange Online: a signed token for its audience, with SMTP.SendAsApp, unexpired,
@@ -203,7 +204,7 @@ class State:
             if ok and not box["smtp_auth_disabled"]:
                 return None
             self.mbx_counters[mailbox]["auth_fail"] += 1
-            return (replies.AUTH_SMTP_DISABLED if ok else replies.AUTH_BAD).format(host=host)
+            return (replies.AUTH_SMTP_DISABLED if ok else replies.AUTH_BAD).format(where=replies.where(host))
 
     def open_session(self, mailbox: str, session_id: int) -> bool:
         """Count an authenticated session. Refuses (False) only under the fault
@@ -271,6 +272,13 @@ class State:
             self.deliveries.clear()
             self.recipients_sent.clear()
             self.blocked_until.clear()
+
+    def set_idle_timeout(self, seconds: float) -> None:
+        """Seconds of silence before a new session is ended with 421 4.4.1."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.5 <= seconds <= 3600:
+            raise ValueError("idle timeout must be between 0.5 and 3600 seconds")
+        with self.lock:
+            self.idle_timeout = float(seconds)
 
     def minute_now(self) -> int:
         with self.lock:
