@@ -159,3 +159,37 @@ def test_errors_end_with_host_timestamp_and_id_in_brackets(standins):
     assert code == 535
     assert re.search(rb"^5\.7\.3 Authentication unsuccessful \[\S+\.outlook\.office365\.com "
                      rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [0-9A-F]{16}\]$", reply), reply
+
+
+def test_tls_1_3_is_a_knob(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.lab.pki import CA, exchange_online_leaf
+    from tests.lab.standins.control import StandinControl
+
+    repo = Path(__file__).resolve().parents[3]
+    ca = CA(tmp_path / "pki")
+    leaf = exchange_online_leaf(ca, ["127.77.0.13"])
+    cfg = {"control_socket": str(tmp_path / "c.sock"), "store_dir": str(tmp_path / "store"),
+           "ca": str(ca.cert_path),
+           "smtp": {"address": "127.77.0.13", "ports": {"587": "starttls"}, "tls_max": "1.3",
+                    "cert": str(leaf.cert), "key": str(leaf.key)}}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    proc = subprocess.Popen([sys.executable, "-m", "tests.lab.standins.server", "--config",
+                             str(tmp_path / "cfg.json")], cwd=repo,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    control = StandinControl(cfg["control_socket"])
+    try:
+        control.wait_ready(timeout=20)
+        with smtplib.SMTP("127.77.0.13", 587, timeout=5) as client:
+            client.starttls(context=ssl.create_default_context(cafile=str(ca.cert_path)))
+            assert client.sock.version() == "TLSv1.3"
+        control.shutdown()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
