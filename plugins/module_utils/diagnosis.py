@@ -224,8 +224,9 @@ CATALOGUE = {
     },
     "concurrency_limit": {
         "title": "Too many concurrent connections for the mailbox",
-        "cause": "`432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded`: Microsoft 365 allows at most "
-                 "3 concurrent connections per mailbox.",
+        "cause": "`432 4.3.2 Concurrent connections limit exceeded` (older: `... STOREDRV.ClientSubmit; sender "
+                 "thread limit exceeded`), usually after the message body: Microsoft 365 allows at most 3 "
+                 "connections of one mailbox sending at the same time.",
         "fix": "Throttle: fewer hosts at once per mailbox (serial or throttle in the play), keep "
                "auth_all_ports false, and retry later.",
         "reference": _MS_LIMITS,
@@ -233,9 +234,10 @@ CATALOGUE = {
     "quota_exceeded": {
         "title": "A sending quota is used up",
         "cause": "`554 5.2.0 ... SubmissionQuotaExceededException` or a similar reply: the mailbox reached a "
-                 "sending limit (30 messages a minute, 10,000 recipients a day in Microsoft 365).",
-        "fix": "Wait for the quota to recover and spread the load over time or over mailboxes; bulk mail "
-               "belongs on a service built for it.",
+                 "sending quota; in Microsoft 365 that is 10,000 recipients a day, after which sending stays "
+                 "blocked for up to 24 hours (30 messages a minute is not refused, only delayed).",
+        "fix": "Wait up to a day for the block to lift and spread the load over time or over mailboxes; bulk "
+               "mail belongs on a service built for it.",
         "reference": _MS_LIMITS,
     },
     "restricted_sender": {

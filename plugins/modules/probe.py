@@ -170,8 +170,9 @@ options:
       - With O(send), at most this many test messages a minute through the mailbox (O(auth.username), else
         O(send.from)), counted across every host and fork of this controller, and across runs on it.
         A host waits on the controller for its turn before it connects.
-      - Microsoft 365 refuses a mailbox's 31st message within a minute (C(554 5.2.0 ... SubmissionQuotaExceededException)),
-        so V(30) is the most for it. Unset, messages are not paced.
+      - Microsoft 365 delivers 30 messages a minute per mailbox; it accepts more, but throttles the excess and carries
+        it over to the following minutes, delaying the mailbox's other mail too. V(30) is the most that stays
+        undelayed. Unset, messages are not paced.
       - Applied by the action plugin on the controller; ignored in check mode, which sends nothing.
     type: int
   stop_after:

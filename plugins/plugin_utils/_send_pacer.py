@@ -5,7 +5,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Pacing of test messages per mailbox, shared by every fork of the controller.
 
-Microsoft 365 refuses a mailbox's 31st message within a minute. Probes run in separate
+Microsoft 365 delivers 30 messages a minute per mailbox and carries the excess over to the
+following minutes, so unpaced test messages delay the mailbox's real mail. Probes run in separate
 worker processes, so the count lives in a small file under the controller's local tmp,
 guarded by an exclusive lock.
 

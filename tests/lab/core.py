@@ -106,8 +106,8 @@ class Lab:
         }
         self._network(hosts)
         self._names(state, hosts)
-        from .pki import CA
-        state["pki"] = self._pki(CA)
+        from .pki import CA, exchange_online_leaf
+        state["pki"] = self._pki(CA, exchange_online_leaf)
         self._ssh_keys()
         py_old = oldest_python(old_python_minor)
         for n in range(1, hosts + 1):
@@ -171,11 +171,11 @@ class Lab:
         # No name server: a name missing from the hosts file fails at once.
         _write(self.dir / "ctl" / "resolv.conf", "# mailops lab: names come from /etc/hosts only\n")
 
-    def _pki(self, CA) -> dict:
+    def _pki(self, CA, exchange_online_leaf) -> dict:
         ca = CA(self.dir / "pki")
         a = self.ident
         issued = {
-            "smtp": ca.issue("smtp.office365.com", ["smtp.office365.com"]),
+            "smtp": exchange_online_leaf(ca),
             "entra": ca.issue("login.microsoftonline.com", ["login.microsoftonline.com"]),
             "vault": ca.issue("vault", [naming.VAULT_NAME, a.addr("vault")]),
             "connector": ca.issue("connector", [naming.CONNECTOR_HOST]),

@@ -30,6 +30,7 @@ def load_ca(cert_path: Path, key_path: Path, directory: Path) -> CA:
     ca = CA.__new__(CA)
     directory.mkdir(parents=True, exist_ok=True)
     ca.dir = directory
+    ca.parent = None
     ca.cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
     ca.key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
     ca.cert_path = Path(cert_path)

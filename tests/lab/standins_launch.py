@@ -30,7 +30,7 @@ def start_standins(lab, state: dict) -> dict:
         "control_socket": str(d / "standins.sock"),
         "store_dir": str(d / "standins"),
         "ca": pki["ca"], "ca_key": pki["ca_key"],
-        "smtp": {"address": a["smtp"], "ports": {"587": "starttls", "465": "drop"},
+        "smtp": {"address": a["smtp"], "ports": {"587": "starttls", "25": "starttls", "465": "drop"},
                  "cert": pki["smtp"]["cert"], "key": pki["smtp"]["key"],
                  "hostname": "smtp.office365.com"},
         # The controller address and host2 may relay through the connector

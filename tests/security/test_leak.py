@@ -122,6 +122,7 @@ def leak(lab, standins, tmp_path_factory):
     standins.control.set_app(client_id, tenant=standins.app.tenant_id, secrets=[markers["client_secret"]],
                              mailboxes=[standins.mailbox])
     markers["access_token"] = _entra_token(standins, client_id, markers["client_secret"])
+    tokens_before = {t["token"] for t in standins.control.issued_tokens(client_id=client_id)}
     client.secrets.kv.v2.create_or_update_secret(path=basic_path, mount_point="secret", secret={
         "username": standins.mailbox, "password": markers["password"]})
     client.secrets.kv.v2.create_or_update_secret(path=app_path, mount_point="secret", secret={
@@ -180,6 +181,12 @@ def leak(lab, standins, tmp_path_factory):
     tok = lab.host_run(OAUTH_HOST, ["cat", "/var/lib/mailops-smtp/mailops.token"], check=False).stdout.strip()
     if tok:
         markers["refresher_token"] = tok
+    # Every other token Entra issued to the app during the runs (minted on hosts or on the
+    # controller) is a secret too, and must not turn up anywhere either.
+    minted = [t["token"] for t in standins.control.issued_tokens(client_id=client_id)
+              if t["token"] not in tokens_before and t["token"] not in markers.values()]
+    for n, token in enumerate(minted):
+        markers[f"minted_token_{n}"] = token
     files = {h: _leak.host_grep(lab, h, list(markers.values()), since) for h in (h["name"] for h in lab.hosts)}
     remote_tmp = {h["name"]: lab.host_run(h["name"], ["find", "/var/tmp/.ansible-lab", "-mindepth", "1"],
                                           check=False).stdout.split() for h in lab.hosts}
@@ -203,6 +210,14 @@ def leak(lab, standins, tmp_path_factory):
         client.auth.token.revoke(markers["vault_token"])
         for path in (basic_path, app_path):
             client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point="secret")
+
+
+def test_the_scan_looks_for_every_token_minted_during_the_runs(leak, standins):
+    issued = {t["token"] for t in standins.control.issued_tokens(client_id=leak["client_secret_app"])}
+    # Entra's tokens are JWTs of real size (1.5 to 3 KB), so the masking is tested at that size.
+    assert all(1500 <= len(t) <= 3000 for t in issued)
+    scanned = set(leak["markers"].values())
+    assert "refresher_token" in leak["markers"] and issued <= scanned
 
 
 def test_every_run_succeeded_and_used_the_markers(leak, standins):

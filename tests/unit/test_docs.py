@@ -346,7 +346,8 @@ def test_settings_says_the_facts_plainly():
     assert "**Port 465 is not offered.**" in text
     assert "`535 5.7.3 Authentication unsuccessful` | Microsoft 365's reply to a bad credential" in text
     assert "`535 5.7.8` | the bad-credential reply of RFC 4954, Gmail and other providers, **not** Microsoft 365's" in text
-    for fact in ("TLS 1.2 or newer", "**No PLAIN.**", "**3 concurrent connections.**", "**30 messages a minute**",
+    for fact in ("TLS 1.2 or newer", "**No PLAIN.**", "**3 connections sending at once.**", "**30 messages a minute.**",
+                 "**10,000 recipients a day.**", "carried over to the",
                  "SMTP AUTH client submission", "direct send", "SMTP relay through a connector"):
         assert fact in text, fact
 

@@ -254,11 +254,17 @@ def fetch_token(standins, timeout: float = 5) -> str:
 
 
 class HeldSessions:
-    """Authenticated SMTP sessions held open from the test, to use up the mailbox's concurrency."""
+    """SMTP sessions of one mailbox held open from the test, each in the middle of sending
+    (MAIL, RCPT and DATA accepted, the body not ended), to use up the mailbox's limit of
+    connections sending at once: another connection's message then gets 432 4.3.2 after its
+    body. `sending=False` holds logins only, which Microsoft 365 does not limit."""
 
-    def __init__(self, standins, count: int, mailbox: str | None = None, password: str | None = None):
+    def __init__(self, standins, count: int, mailbox: str | None = None, password: str | None = None,
+                 sending: bool = True):
         self.sessions = []
+        self.sending = sending
         host, port = standins.smtp_addr
+        mailbox = mailbox or standins.mailbox
         ctx = ssl.create_default_context(cafile=standins.ca)
         try:
             for _session in range(count):
@@ -267,13 +273,22 @@ class HeldSessions:
                 client.ehlo("holder.lab")
                 client.starttls(context=ctx)
                 client.ehlo("holder.lab")
-                client.login(mailbox or standins.mailbox, password or standins.password)
+                client.login(mailbox, password or standins.password)
+                if sending:
+                    client.mail(mailbox)
+                    client.rcpt(mailbox)
+                    code, reply = client.docmd("DATA")
+                    assert code == 354, reply
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
         for client in self.sessions:
+            if self.sending:
+                # Mid-body: closing the connection drops the message, as a client that dies would.
+                client.close()
+                continue
             try:
                 client.quit()
             except (smtplib.SMTPException, OSError):

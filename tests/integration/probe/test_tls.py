@@ -100,3 +100,16 @@ def test_bad_certificates(tls, name, code, cert_checks):
         assert cert["days_left"] < 0
     # Never a retry on a certificate fault: the probe's handshake and the unverified one.
     assert counters["ports"]["smtp:587"] == 2
+
+
+def test_hostname_check_passes_through_a_wildcard_san_and_an_intermediate(tls):
+    # The stand-in's certificate has Microsoft's shape: CN=outlook.com, smtp.office365.com only
+    # through *.office365.com, issued by an intermediate the server sends (the lab CA is the root).
+    r = _case(tls, "legacy_modern_client")[0]
+    assert r["ok"] is True
+    cert = r["ports"]["587"]["tls"]["cert"]
+    assert cert["hostname_match"] is True and cert["chain_trusted"] is True, cert
+    assert "outlook.com" in str(cert["subject"]) and "*.office365.com" in str(cert["san"]), cert
+    assert "smtp.office365.com" not in str(cert["san"]), cert
+    assert "Cloud Services CA-1" in str(cert["issuer"]), cert
+    assert r["ports"]["587"]["tls"]["version"] == "TLSv1.2"

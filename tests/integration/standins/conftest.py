@@ -24,7 +24,7 @@ for _path in (str(REPO), str(Path(__file__).resolve().parent)):  # also under --
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from tests.lab.pki import CA  # noqa: E402
+from tests.lab.pki import CA, exchange_online_leaf  # noqa: E402
 from tests.lab.pki_bad import untrusted_client_cert  # noqa: E402
 from tests.lab.standins.control import StandinControl  # noqa: E402
 from tests.lab.standins.handle import App, Standins, lab_standins  # noqa: E402
@@ -64,7 +64,7 @@ def standins(tmp_path_factory):
 def _local_standins(tmp_path_factory):
     base = tmp_path_factory.mktemp("standins")
     ca = CA(base / "pki")
-    smtp = ca.issue("smtp", ["smtp.office365.com", SMTP_IP])
+    smtp = exchange_online_leaf(ca, [SMTP_IP])
     connector = ca.issue("connector", ["contoso-com.mail.protection.outlook.com", CONNECTOR_IP])
     entra = ca.issue("entra", ["login.microsoftonline.com", ENTRA_IP])
     client = ca.issue("relay-client", ["relay.contoso.com"], client=True)
@@ -79,7 +79,7 @@ def _local_standins(tmp_path_factory):
         "control_socket": str(base / "standins.sock"),
         "store_dir": str(base / "store"),
         "ca": str(ca.cert_path), "ca_key": str(ca.key_path),
-        "smtp": {"address": SMTP_IP, "ports": {"587": "starttls", "465": "drop"},
+        "smtp": {"address": SMTP_IP, "ports": {"587": "starttls", "25": "starttls", "465": "drop"},
                  "cert": str(smtp.cert), "key": str(smtp.key), "hostname": "smtp.office365.com"},
         "connector": {"address": CONNECTOR_IP, "port": 25, "cert": str(connector.cert),
                       "key": str(connector.key),

@@ -39,7 +39,7 @@ def test_auth_from_every_host_never_exceeds_the_concurrency(load, standins):
     assert not load["before"].get("auth_ok"), "the stand-ins were not reset"
     mbx = load["after"]["mailboxes"][standins.mailbox.lower()]
     assert 1 <= mbx["peak_concurrent"] <= CONCURRENCY, mbx
-    assert mbx["auth_rejected_concurrency"] == 0, mbx
+    assert mbx["auth_rejected_concurrency"] == 0 and mbx["send_rejected_concurrency"] == 0, mbx
     assert mbx["auth_ok"] == HOSTS and mbx["auth_fail"] == 0, mbx
     assert load["after"]["concurrency_limit"] == 3
 

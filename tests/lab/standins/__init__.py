@@ -15,10 +15,11 @@ Config (one JSON file)
       "store_dir": "/abs/.lab/standins",        received mail as JSON, bad certs (pki-bad/)
       "ca": "/abs/.lab/pki/mailops-lab-CA.pem",  trusted for connector client certs
       "ca_key": "/abs/.lab/pki/mailops-lab-CA.key",  optional; needed for bad_cert faults
-      "smtp": {"address": "198.18.x.2", "ports": {"587": "starttls", "465": "drop"},
+      "smtp": {"address": "198.18.x.2", "ports": {"587": "starttls", "25": "starttls", "465": "drop"},
                "cert": "...", "key": "...", "hostname": "smtp.office365.com",
                "server_name": "LAB0PR00CA0001.outlook.office365.com",  optional (banner/EHLO)
-               "concurrency_limit": 3},                                 optional; null = off
+               "concurrency_limit": 3,                                  optional; null = off
+               "minute_seconds": 60, "idle_timeout": 300, "tls_max": "1.2"},  optional
       "connector": {"address": "198.18.x.5", "port": 25, "cert": "...", "key": "...",
                     "hostname": "contoso-com.mail.protection.outlook.com",
                     "allowed_sources": ["198.18.x.10"]},               optional section
@@ -28,7 +29,8 @@ Config (one JSON file)
                       "upstream": "http://198.18.x.4:8200", "upstream_timeout": 30},  optional
       "tenants": {"contoso.com": "11111111-2222-3333-4444-555555555555"},
       "mailboxes": {"svc-mailer@contoso.com": {"passwords": ["..."], "smtp_auth_disabled": false,
-                    "basic_auth_retired": false, "send_as": []}},
+                    "basic_auth_retired": false, "send_as": [],
+                    "messages_per_minute": 30, "recipients_per_day": 10000}},   limits optional
       "apps": {"<client_id>": {"tenant": "<tenant id or domain>", "secrets": ["..."],
                "expired_secrets": [], "mailboxes": ["svc-mailer@contoso.com"],
                "send_as_app": true}}
@@ -49,14 +51,18 @@ smtp (role "smtp"): Microsoft banner; before TLS EHLO offers STARTTLS and no AUT
 504 5.7.4; TLS 1.2+ only; after TLS `AUTH LOGIN XOAUTH2` (no PLAIN). LOGIN: bad credential
 535 5.7.3; basic_auth_retired 550 5.7.30 (whatever the password); smtp_auth_disabled 535 5.7.139
 (right password, LOGIN or XOAUTH2). XOAUTH2: `user=<mailbox>\\x01auth=Bearer <token>\\x01\\x01`
-with an Entra stand-in token for scope https://outlook.office365.com/.default, unexpired, whose
-app has send_as_app and lists the mailbox; else 535 5.7.3. MAIL/RCPT/DATA before AUTH: 530
-5.7.57. SendAs: envelope or header From other than the mailbox (or its send_as list) gets
-554 5.2.252 at the end of DATA. Concurrency: a session counts against its mailbox from a
-successful AUTH until its connection closes; the AUTH that would be the 4th concurrent one gets
-432 4.3.2 (limit switchable, None = off). Messages: a mailbox's message beyond 30 within 60 s
-gets 554 5.2.0 ...SubmissionQuotaExceededException at the end of DATA (set_mailbox
-messages_per_minute changes the limit). Several passwords can be valid at once.
+(lines up to 16 KB) with an Entra stand-in JWT (jwt_tokens.py) whose signature, audience
+https://outlook.office365.com, role SMTP.SendAsApp and expiry hold, of an app that lists the
+mailbox; else 535 5.7.3. MAIL/RCPT/DATA before AUTH: 530 5.7.57. SendAs: envelope or header From
+other than the mailbox (or its send_as list) gets 554 5.2.252 at the end of DATA. Concurrency: a
+session *sends* from its accepted MAIL FROM until the reply to its body; a mailbox's 4th sending
+session gets 432 4.3.2 Concurrent connections limit exceeded at the end of DATA (limit
+switchable, None = off; fault concurrency_at_auth refuses the 4th AUTH instead). Rate: beyond
+messages_per_minute (30) messages are accepted and recorded as delayed with their delivery
+minute; beyond recipients_per_day (10,000) 554 5.2.0 ...SubmissionQuotaExceededException, and
+the mailbox is blocked for a day (scaled clock: set_clock(minute_seconds)). EHLO offers DSN,
+BINARYMIME, CHUNKING and SMTPUTF8, and BDAT works. Several passwords can be valid at once.
+docs/lab.md ("Fidelity") lists each behaviour with its public source.
 
 connector: STARTTLS offered, no AUTH; MAIL FROM accepted, RCPT TO relays when the peer address
 is in allowed_sources or the client presented a certificate chaining to "ca" (a certificate from
@@ -72,13 +78,16 @@ Faults (`set_fault(name, target=...)`; target "smtp" default, "connector", or "e
   bad_cert(kind=expired|wrong_name|untrusted)  also for implicit TLS and entra
   starttls_stripped          EHLO without STARTTLS; STARTTLS -> 500 5.3.3
   starttls_masked            EHLO shows XXXXXXXA; STARTTLS -> 500 5.3.3 'XXXXXXXX'
+  concurrency_at_auth        the AUTH that would make a 4th concurrent session gets 432 4.3.2
   entra: down (port closed: refused), 500, invalid_json
 Vault proxy faults (`add_vault_fault(status=412|429|5xx or delay=s, times=N, path_prefix=)`).
 
 Inspection: `messages()` -> [{listener, envelope_from, rcpt_tos, headers [[k, v]], data,
-auth_identity, auth_mechanism (LOGIN, XOAUTH2, ip, certificate), peer, tls_version, ...}], also
+auth_identity, auth_mechanism (LOGIN, XOAUTH2, ip, certificate), peer, tls_version, delayed,
+delivery {submitted_minute, delivery_minute, delayed, delay_seconds}, smtputf8, ext_params, ...}], also
 written to <store_dir>/messages/*.json. `counters()` -> {"mailboxes": {addr: {auth_ok,
-auth_fail, auth_rejected_concurrency, connections, current, peak_concurrent, messages}}, "ports":
+auth_fail, auth_rejected_concurrency, connections, current, peak_concurrent, sending,
+peak_sending, send_rejected_concurrency, messages, messages_delayed, messages_refused_quota}}, "ports":
 {"smtp:587": connections, "connector:25": ...}, "entra": {...}, "vault_proxy": {...}, ...}.
 
 The sealed Vault for the sealed case: `sealed_vault.start_sealed_vault(address, port)`.

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 PORT_MODES = ("starttls", "tls", "drop", "closed")
+TLS_MAX = ("1.2", "1.3")
 OUTLOOK_SCOPE = "https://outlook.office365.com/.default"
 
 
@@ -39,6 +40,15 @@ def normalise(raw: dict) -> dict:
     smtp.setdefault("hostname", "smtp.office365.com")
     smtp.setdefault("server_name", "LAB0PR00CA0001.outlook.office365.com")
     smtp.setdefault("concurrency_limit", 3)
+    # One minute of the rate limits, in seconds: tests of pacing scale the clock down.
+    smtp.setdefault("minute_seconds", 60)
+    # Exchange Online ends an idle session after about 5 minutes with 421 4.4.1.
+    smtp.setdefault("idle_timeout", 300)
+    # Public transcripts show TLS 1.2 (ECDHE-RSA); "1.3" lets a lab offer TLS 1.3 too.
+    smtp.setdefault("tls_max", "1.2")
+    if smtp["tls_max"] not in TLS_MAX:
+        raise ConfigError(f"standins config: smtp.tls_max '{smtp['tls_max']}' is not one of "
+                          f"{', '.join(TLS_MAX)}")
     cfg["smtp"] = smtp
 
     if cfg.get("connector"):
@@ -73,6 +83,9 @@ def normalise(raw: dict) -> dict:
             "basic_auth_retired": bool(spec.get("basic_auth_retired", False)),
             "send_as": [a.lower() for a in spec.get("send_as", [])],
         }
+        for limit in ("messages_per_minute", "recipients_per_day"):
+            if limit in spec:
+                mailboxes[addr.lower()][limit] = int(spec[limit])
     cfg["mailboxes"] = mailboxes
     apps = {}
     for client_id, spec in cfg.get("apps", {}).items():

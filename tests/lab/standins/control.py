@@ -67,7 +67,7 @@ class StandinControl:
     def set_fault(self, name: str, target: str = "smtp", **params):
         """SMTP/connector: tarpit, banner_421, throttle(stage=banner|mail|rcpt),
         reset_after_starttls, legacy_tls, bad_cert(kind=expired|wrong_name|untrusted),
-        starttls_stripped, starttls_masked. Entra (target="entra"): down, 500, invalid_json,
+        starttls_stripped, starttls_masked, concurrency_at_auth (the 4th AUTH gets 432). Entra (target="entra"): down, 500, invalid_json,
         bad_cert(kind=...)."""
         return self.call("set_fault", name=name, target=target, **params)
 
@@ -84,7 +84,8 @@ class StandinControl:
     # -- mailboxes ---------------------------------------------------------------------------
     def set_mailbox(self, address: str, **changes):
         """changes: passwords=[...], smtp_auth_disabled=bool, basic_auth_retired=bool, send_as=[...],
-        messages_per_minute=int (30 unless set; the next message within the minute gets 554 5.2.0)"""
+        messages_per_minute=int (30 unless set; later messages are accepted and delivered in the
+        following minutes), recipients_per_day=int (10,000 unless set; beyond it 554 5.2.0)"""
         return self.call("set_mailbox", address=address, **changes)
 
     def add_password(self, address: str, password: str):
@@ -94,7 +95,16 @@ class StandinControl:
         return self.call("revoke_password", address=address, password=password)
 
     def set_concurrency_limit(self, limit: int | None):
+        """Connections of one mailbox sending at once (3); None switches the limit off."""
         return self.call("set_concurrency_limit", limit=limit)
+
+    def set_idle_timeout(self, seconds: float):
+        """Idle seconds before a session gets 421 4.4.1 (300, as Exchange Online); new sessions."""
+        return self.call("set_idle_timeout", seconds=seconds)
+
+    def set_clock(self, minute_seconds: float):
+        """Seconds in one minute of the rate limits (60); a day is 1440 of them."""
+        return self.call("set_clock", minute_seconds=minute_seconds)
 
     # -- inspection --------------------------------------------------------------------------
     def messages(self) -> list:
@@ -121,6 +131,11 @@ class StandinControl:
 
     def expire_secret(self, client_id: str, secret: str):
         return self.call("expire_secret", client_id=client_id, secret=secret)
+
+    def issued_tokens(self, client_id: str | None = None) -> list:
+        """[{token, client_id, issued_at}] of every token Entra issued since the last reset:
+        the leak scans look for each of them."""
+        return self.call("issued_tokens", client_id=client_id)
 
     def expire_tokens(self):
         return self.call("expire_tokens")

@@ -57,7 +57,8 @@ class SmtpListeners:
         def factory():
             return StandinSMTP(self.handler, role=role, port=port, server_name=server_name,
                                state=self.state, contexts=self.contexts,
-                               implicit_tls=implicit_tls, allowed_sources=allowed, loop=loop)
+                               implicit_tls=implicit_tls, allowed_sources=allowed,
+                               idle_timeout=self.state.idle_timeout, loop=loop)
 
         extra = {"ssl": ssl_ctx, "ssl_handshake_timeout": 10} if ssl_ctx else {}
         server = await loop.create_server(factory, host=address, port=port,

@@ -2,25 +2,47 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Reply texts of Microsoft 365 and Entra, in one place so the stand-ins stay consistent.
 
-Texts follow ../shared/context/m365-facts.md; `{host}` is the stand-in's server name, which
-Microsoft appends in brackets so an admin can find the front end in its logs.
+Texts follow ../shared/context/m365-facts.md. Errors end in brackets, as Exchange Online's do:
+`[{where}]` is the front end's name, a UTC timestamp and a hex id
+(`[BN9PR03CA0345.namprd03.prod.outlook.com 2026-12-06T23:40:00.123Z 08DE1A2B3C4D5E6F]`), so an
+admin can find the session in Microsoft's logs; the store driver's replies say `[Hostname={host}]`.
 """
 
 from __future__ import annotations
 
 import datetime
+import secrets
 
-BANNER_IDENT = "Microsoft ESMTP MAIL Service ready at {date}"
+# Banner shape of public transcripts (e.g. the sasl-xoauth2 and go-mail issues):
+# 220 BN9PR03CA0345.outlook.office365.com Microsoft ESMTP MAIL Service ready at <date> [<hex id>]
+BANNER_IDENT = "Microsoft ESMTP MAIL Service ready at {date} [{id}]"
 STARTTLS_READY = "220 2.0.0 SMTP server ready"
+SENDER_OK = "250 2.1.0 Sender OK"
+RECIPIENT_OK = "250 2.1.5 Recipient OK"
+RESET_OK = "250 2.0.0 Resetting"
+DATA_PROMPT = "354 Start mail input; end with <CRLF>.<CRLF>"
+CLOSING = "221 2.0.0 Service closing transmission channel"
+INVALID_DOMAIN = "501 5.5.4 Invalid domain name"
+IDLE_TIMEOUT = "421 4.4.1 Connection timed out. Total session duration: {duration}"
+# aiosmtpd's texts -> Exchange Online's.
+AIOSMTPD_TEXTS = {
+    "220 Ready to start TLS": STARTTLS_READY,
+    "354 End data with <CR><LF>.<CR><LF>": DATA_PROMPT,
+    "221 Bye": CLOSING,
+}
 UNRECOGNIZED = "500 5.3.3 Unrecognized command '{command}'"
 AUTH_OK = "235 2.7.0 Authentication successful"
-AUTH_MECH_UNAVAILABLE = "504 5.7.4 Unrecognized authentication type [{host}]"
-AUTH_BAD = "535 5.7.3 Authentication unsuccessful [{host}]"
+AUTH_MECH_UNAVAILABLE = "504 5.7.4 Unrecognized authentication type [{where}]"
+AUTH_BAD = "535 5.7.3 Authentication unsuccessful [{where}]"
 AUTH_SMTP_DISABLED = ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled "
                       "for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. "
-                      "[{host}]")
-AUTH_BASIC_RETIRED = "550 5.7.30 Basic authentication is not supported for Client Submission. [{host}]"
-NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail. [{host}]"
+                      "[{where}]")
+AUTH_BASIC_RETIRED = "550 5.7.30 Basic authentication is not supported for Client Submission. [{where}]"
+NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail. [{where}]"
+# The limit of 3 connections sending at once: the current text comes after the message body;
+# the older one is what the fault concurrency_at_auth answers at AUTH.
+CONCURRENT_LIMIT = ("432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending "
+                    "for more information. [Hostname={host}]")
 SENDER_THREAD_LIMIT = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname={host}]"
 SEND_AS_DENIED = ("554 5.2.252 SendAsDenied; {mailbox} not allowed to send as {sender}; "
                   "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; "
@@ -30,12 +52,12 @@ SUBMISSION_QUOTA = ("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExce
                     "Failed to process message due to a permanent exception with message "
                     "[BeginDiagnosticData]Cannot submit message. [Hostname={host}]")
 TLS_LEGACY = ("421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to "
-              "support TLS 1.2. Visit https://aka.ms/smtp_auth_tls. [{host}]")
+              "support TLS 1.2. Visit https://aka.ms/smtp_auth_tls. [{where}]")
 SERVICE_UNAVAILABLE = "421 4.3.2 Service not available, closing transmission channel"
-THROTTLED = "451 4.7.500 Server busy. Please try again later from [{peer}]. (S77714) [{host}]"
-RELAY_DENIED = "550 5.7.64 TenantAttribution; Relay Access Denied [{host}]"
+THROTTLED = "451 4.7.500 Server busy. Please try again later from [{peer}]. (S77714) [{where}]"
+RELAY_DENIED = "550 5.7.64 TenantAttribution; Relay Access Denied [{where}]"
 QUEUED = "250 2.0.0 OK <{msgid}> [Hostname={host}]"
-INTERNAL_ERROR = "451 4.3.0 Temporary server error. Please try again later [{host}]"
+INTERNAL_ERROR = "451 4.3.0 Temporary server error. Please try again later [{where}]"
 
 # Entra ID (AADSTS) errors: code -> (HTTP status, OAuth error, description template).
 AADSTS = {
@@ -78,7 +100,23 @@ VAULT_ERRORS = {
 
 
 def banner_date() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    # RFC 2822 as Exchange writes it: the day of the month without a leading zero.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{now:%a}, {now.day} {now:%b %Y %H:%M:%S} +0000"
+
+
+def where(host: str) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{host} {now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z {session_hex_id()}"
+
+
+def session_hex_id() -> str:
+    return "08DE" + secrets.token_hex(6).upper()
+
+
+def session_duration(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}.{int(seconds % 1 * 1e7):07d}"
 
 
 def entra_timestamp() -> str:

@@ -6,9 +6,11 @@ One aiosmtpd protocol class serves both roles:
 
 * role "smtp": STARTTLS (or implicit TLS) first; after TLS, `AUTH LOGIN XOAUTH2`, no PLAIN;
   Microsoft's replies for bad credentials, disabled SMTP AUTH, retired basic auth, MAIL before
-  AUTH, SendAs and the per-mailbox concurrency limit (checked at AUTH time: the AUTH that would
-  make the 4th concurrent authenticated session gets 432 4.3.2; a session counts from its
-  successful AUTH until its connection closes).
+  AUTH, SendAs, and the limits per mailbox: at most 3 connections *sending* at once (a session
+  sends from its accepted MAIL FROM until the reply to its message body; a 4th gets 432 4.3.2 at
+  the end of DATA; the fault concurrency_at_auth refuses the 4th AUTH instead), 30 messages a
+  minute delivered with the excess accepted and carried over to later minutes, and 10,000
+  recipients a day beyond which 554 5.2.0 refuses.
 * role "connector": STARTTLS offered, no AUTH; relays for allowed source addresses or for a
   client certificate that chains to the lab CA, else 550 5.7.64 at RCPT TO.
 
@@ -25,6 +27,7 @@ import email.parser
 import email.utils
 import itertools
 import logging
+import re
 import socket
 import struct
 import time
@@ -36,12 +39,20 @@ from tests.lab.standins import replies
 
 log = logging.getLogger("standins.smtp")
 SIZE_LIMIT = 157286400
+# Exchange Online takes AUTH lines of several KB (an XOAUTH2 blob carries a 1.5-3 KB JWT).
+AUTH_LINE_LIMIT = 16384
+READ_LIMIT = AUTH_LINE_LIMIT + 2
+# EHLO and MAIL/RCPT parameters of the extensions Exchange Online offers (DSN, SMTPUTF8,
+# BINARYMIME); aiosmtpd knows none of them, so they are taken off before it parses the line.
+_EXT_PARAM = re.compile(r"\s+(SMTPUTF8|BODY=BINARYMIME|(?:RET|ENVID|NOTIFY|ORCPT)=\S+)(?=\s|$)", re.I)
+_DOMAIN = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?\.)*"
+                     r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?\.?)$")
 _session_ids = itertools.count(1)
 
 
 class StandinSMTP(SMTP):
     def __init__(self, handler, *, role: str, port: int, server_name: str, state, contexts,
-                 implicit_tls: bool, allowed_sources=(), loop=None):
+                 implicit_tls: bool, allowed_sources=(), idle_timeout: float = 300, loop=None):
         self.role = role
         self.port = port
         self.state = state
@@ -53,10 +64,19 @@ class StandinSMTP(SMTP):
         self.login_mechanism: str | None = None
         self.relay_via: str | None = None
         self.client_cert_cn: str | None = None
+        self.ext_params: dict = {}
+        self._bdat: bytearray | None = None
+        self.idle_timeout = float(idle_timeout)
         super().__init__(handler, hostname=server_name, data_size_limit=SIZE_LIMIT,
-                         auth_required=False, auth_require_tls=False,
+                         auth_required=False, auth_require_tls=False, enable_SMTPUTF8=True,
                          auth_exclude_mechanism=["PLAIN"], authenticator=handler.authenticate,
-                         timeout=60, loop=loop)
+                         timeout=self.idle_timeout, loop=loop)
+        # Long AUTH lines: the reader's own limit, and aiosmtpd's per-command one. DATA lines
+        # stay limited by line_length_limit, which aiosmtpd checks itself.
+        self._stream_reader._limit = READ_LIMIT
+        self.command_size_limits["AUTH"] = AUTH_LINE_LIMIT
+        self.command_size_limits["MAIL"] = 1024
+        self.command_size_limits["RCPT"] = 1024
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -76,7 +96,7 @@ class StandinSMTP(SMTP):
         return peer[0] if peer else "unknown"
 
     def reply(self, template: str, **kw) -> str:
-        return template.format(host=self.hostname, peer=self.peer_ip, **kw)
+        return template.format(host=self.hostname, where=replies.where(self.hostname), peer=self.peer_ip, **kw)
 
     def _hang_up(self, reset: bool = False) -> None:
         transport = self._original_transport or self.transport
@@ -93,9 +113,16 @@ class StandinSMTP(SMTP):
             self._handler_coroutine.cancel()
 
     async def push(self, status):
-        if status == "220 Ready to start TLS":
-            status = replies.STARTTLS_READY
+        # aiosmtpd's own texts, where Exchange Online words it differently.
+        status = replies.AIOSMTPD_TEXTS.get(status, status)
         await super().push(status)
+
+    def _timeout_cb(self):
+        # Exchange Online says why it ends an idle session; aiosmtpd would just close.
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write((replies.IDLE_TIMEOUT.format(
+                duration=replies.session_duration(self.idle_timeout)) + "\r\n").encode())
+        super()._timeout_cb()
 
     # -- connection lifecycle --------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -114,6 +141,22 @@ class StandinSMTP(SMTP):
             self.state.close_session(self.mailbox, self.session_id)
         super().connection_lost(error)
 
+    def _set_rset_state(self):
+        # EHLO and RSET end a transaction, and with it the session's sending.
+        self.stop_sending()
+        self._bdat = None
+        super()._set_rset_state()
+
+    def _set_post_data_state(self):
+        self.stop_sending()
+        super()._set_post_data_state()
+
+    def stop_sending(self) -> bool:
+        """The session's message got its reply: True when it was over the sending limit."""
+        if self.role != "smtp" or self.mailbox is None:
+            return False
+        return self.state.stop_sending(self.mailbox, self.session_id)
+
     async def _handle_client(self) -> None:
         tarpit = self.fault("tarpit")
         if tarpit is not None:
@@ -130,19 +173,20 @@ class StandinSMTP(SMTP):
             await self.push(self.reply(replies.THROTTLED))
             self._hang_up()
             return
-        self.__ident__ = replies.BANNER_IDENT.format(date=replies.banner_date())
+        self.__ident__ = replies.BANNER_IDENT.format(date=replies.banner_date(),
+                                                     id=replies.session_hex_id())
         await super()._handle_client()
 
     # -- commands --------------------------------------------------------------------------
     async def smtp_EHLO(self, hostname: str):
-        if not hostname:
-            await self.push("501 5.5.4 Invalid domain name")
+        if not hostname or not _DOMAIN.match(hostname):
+            await self.push(replies.INVALID_DOMAIN)
             return
         self._set_rset_state()
         self.session.extended_smtp = True
         self.session.host_name = hostname
         lines = [f"{self.hostname} Hello [{self.peer_ip}]", f"SIZE {SIZE_LIMIT}", "PIPELINING",
-                 "ENHANCEDSTATUSCODES"]
+                 "DSN", "ENHANCEDSTATUSCODES"]
         if not self.tls_active:
             if self.fault("starttls_masked") is not None:
                 lines.append("XXXXXXXA")
@@ -150,7 +194,7 @@ class StandinSMTP(SMTP):
                 lines.append("STARTTLS")
         elif self.role == "smtp":
             lines.append("AUTH " + " ".join(sorted(self._auth_methods)))
-        lines.append("8BITMIME")
+        lines += ["8BITMIME", "BINARYMIME", "CHUNKING", "SMTPUTF8"]
         for i, line in enumerate(lines):
             await self.push(("250 " if i == len(lines) - 1 else "250-") + line)
 
@@ -205,12 +249,57 @@ class StandinSMTP(SMTP):
             return True
         return False
 
+    def _take_ext_params(self, arg):
+        """Take the DSN/SMTPUTF8/BINARYMIME parameters off a MAIL or RCPT line (kept for the
+        message record); aiosmtpd parses the rest."""
+        if not arg:
+            return arg, []
+        found = [m.group(1) for m in _EXT_PARAM.finditer(arg)]
+        return _EXT_PARAM.sub("", arg), found
+
     async def smtp_MAIL(self, arg):
         throttle = self.fault("throttle")
         if throttle is not None and throttle["stage"] == "mail" and self.session.host_name:
             await self.push(self.reply(replies.THROTTLED))
             return
+        arg, found = self._take_ext_params(arg)
+        had_sender = bool(self.envelope and self.envelope.mail_from)
         await super().smtp_MAIL(arg)
+        if not had_sender and self.envelope and self.envelope.mail_from:
+            self.ext_params = {"mail": found, "rcpt": {}}
+            self.envelope.smtp_utf8 = any(p.upper() == "SMTPUTF8" for p in found)
+            if self.role == "smtp" and self.mailbox is not None:
+                self.state.start_sending(self.mailbox, self.session_id)
+
+    async def smtp_BDAT(self, arg):
+        """CHUNKING (RFC 3030): BDAT <size> [LAST]; the chunks are the message."""
+        parts = (arg or "").split()
+        if not parts or not parts[0].isdigit() or len(parts) > 2 or \
+                (len(parts) == 2 and parts[1].upper() != "LAST"):
+            await self.push("501 5.5.4 Syntax: BDAT <size> [LAST]")
+            return
+        size = int(parts[0])
+        chunk = await self._reader.readexactly(size) if size else b""
+        if await self.check_auth_needed("DATA"):
+            return
+        if not (self.envelope and self.envelope.rcpt_tos):
+            await self.push("503 5.5.1 Bad sequence of commands")
+            return
+        self._bdat = (self._bdat or bytearray()) + chunk
+        if len(self._bdat) > SIZE_LIMIT:
+            self._bdat = None
+            self.stop_sending()
+            await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
+            self._set_post_data_state()
+            return
+        if len(parts) == 1:
+            await self.push(f"250 2.0.0 {size} bytes received")
+            return
+        self.envelope.content = self.envelope.original_content = bytes(self._bdat)
+        self._bdat = None
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
 
     async def smtp_RCPT(self, arg):
         throttle = self.fault("throttle")
@@ -226,7 +315,10 @@ class StandinSMTP(SMTP):
             else:
                 await self.push(self.reply(replies.RELAY_DENIED))
                 return
+        arg, found = self._take_ext_params(arg)
         await super().smtp_RCPT(arg)
+        if found and self.envelope and self.envelope.rcpt_tos:
+            self.ext_params.setdefault("rcpt", {})[self.envelope.rcpt_tos[-1]] = found
 
     # -- authentication results ------------------------------------------------------------
     def finish_auth(self, mailbox: str, mechanism: str, refusal: str | None) -> AuthResult:
@@ -284,18 +376,36 @@ class Handler:
         refusal = self.state.auth_token(mailbox, auth[len("Bearer "):], server.hostname)
         return server.finish_auth(mailbox, "XOAUTH2", refusal)
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return replies.SENDER_OK
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.RECIPIENT_OK
+
+    async def handle_RSET(self, server, session, envelope):
+        return replies.RESET_OK
+
     async def handle_DATA(self, server, session, envelope):
         content = envelope.content if isinstance(envelope.content, bytes) else \
             envelope.content.encode("utf-8", "surrogateescape")
         parsed = email.parser.BytesHeaderParser().parsebytes(content)
         header_from = email.utils.parseaddr(parsed.get("From", ""))[1]
+        schedule = None
         if server.role == "smtp":
+            # The store driver refuses a 4th message in flight only once its body is in.
+            if server.stop_sending():
+                return server.reply(replies.CONCURRENT_LIMIT)
             for sender in (envelope.mail_from, header_from):
                 if sender and not self.state.send_as_allowed(server.mailbox, sender):
                     return server.reply(replies.SEND_AS_DENIED, mailbox=server.mailbox,
                                         sender=sender)
-            if not self.state.take_message_slot(server.mailbox):
+            if not self.state.take_recipients(server.mailbox, len(envelope.rcpt_tos)):
                 return server.reply(replies.SUBMISSION_QUOTA)
+            schedule = self.state.schedule_delivery(server.mailbox)
         ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
         if server.role == "smtp":
             identity, mechanism = server.mailbox, server.login_mechanism
@@ -316,10 +426,15 @@ class Handler:
             "tls_version": ssl_object.version() if ssl_object else None,
             "received_at": time.time(),
             "queue_id": msgid,
+            # Over-rate messages are accepted and delivered in a later minute (scaled clock).
+            "delayed": bool(schedule and schedule["delayed"]),
+            "delivery": schedule,
+            "smtputf8": bool(getattr(envelope, "smtp_utf8", False)),
+            "ext_params": server.ext_params,
         })
         return server.reply(replies.QUEUED, msgid=msgid)
 
     async def handle_exception(self, error):
         # TLS handshake failures are expected in fault tests; keep them out of the error log.
         log.info("SMTP session error: %s", error.__class__.__name__)
-        return replies.INTERNAL_ERROR.format(host="standin")
+        return replies.INTERNAL_ERROR.format(where=replies.where("standin"))

@@ -3,7 +3,11 @@
 """The stand-ins' run-time state: mailboxes, apps, tokens, faults, counters and received mail.
 
 The SMTP side runs on the asyncio loop and Entra and the Vault proxy on threads, so every
-access goes through one lock. Nothing here ever returns a password, secret or token.
+access goes through one lock. Nothing here returns a password or secret; the access tokens
+Entra issued are listed only by `issued_tokens`, for the leak scans that look for them.
+
+The clock of the rate limits is scaled: `minute_seconds` (config smtp.minute_seconds, default 60,
+or `set_clock`) is one minute of Microsoft's per-minute window, and a day is 1440 of them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from tests.lab.standins import replies
-from tests.lab.standins.config import OUTLOOK_SCOPE, normalise_app
+from tests.lab.standins.config import normalise_app
+from tests.lab.standins.jwt_tokens import SEND_AS_APP, TokenSigner
 
 SMTP_FAULTS = {
     "tarpit": {"seconds"},
@@ -28,20 +33,28 @@ SMTP_FAULTS = {
     "bad_cert": {"kind"},
     "starttls_stripped": set(),
     "starttls_masked": set(),
+    # The old, stricter model: the AUTH that would make a 4th concurrent session gets 432.
+    "concurrency_at_auth": set(),
 }
 ENTRA_FAULTS = {"down": set(), "500": set(), "invalid_json": set(), "bad_cert": {"kind"}}
 FAULTS = {"smtp": SMTP_FAULTS, "connector": SMTP_FAULTS, "entra": ENTRA_FAULTS}
 THROTTLE_STAGES = ("banner", "mail", "rcpt")
-# Microsoft 365 accepts 30 messages a minute per mailbox (m365-facts.md); set_mailbox can lower it.
+# Microsoft 365 delivers 30 messages a minute per mailbox and carries the excess over to the
+# following minutes; 10,000 recipients a day, beyond which it refuses (m365-facts.md).
 MESSAGES_PER_MINUTE = 30
+RECIPIENTS_PER_DAY = 10000
+MINUTES_PER_DAY = 1440
 BAD_CERT_KINDS = ("expired", "wrong_name", "untrusted")
 MAX_MESSAGES = 5000
 
 
 def _mailbox_counters() -> dict:
     # connections: authenticated sessions opened so far; current: those still open now.
+    # sending: sessions between an accepted MAIL FROM and the reply to their message body.
     return {"auth_ok": 0, "auth_fail": 0, "auth_rejected_concurrency": 0, "connections": 0,
-            "current": 0, "peak_concurrent": 0, "messages": 0, "messages_refused_quota": 0}
+            "current": 0, "peak_concurrent": 0, "sending": 0, "peak_sending": 0,
+            "send_rejected_concurrency": 0, "messages": 0, "messages_delayed": 0,
+            "messages_refused_quota": 0}
 
 
 class State:
@@ -49,6 +62,7 @@ class State:
         self.config = config
         self.lock = threading.RLock()
         self.store = Path(config["store_dir"]) / "messages"
+        self.signer = TokenSigner()
         self.reset()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -60,9 +74,14 @@ class State:
             self.tokens: dict[str, dict] = {}
             self.faults: dict[str, dict[str, dict]] = {t: {} for t in FAULTS}
             self.concurrency_limit = cfg["smtp"].get("concurrency_limit", 3)
+            self.minute_seconds = float(cfg["smtp"].get("minute_seconds", 60))
+            self.idle_timeout = float(cfg["smtp"].get("idle_timeout", 300))
+            self.epoch = time.monotonic()
             self.port_modes = dict(cfg["smtp"]["ports"])
             self.token_lifetime = (cfg.get("entra") or {}).get("token_lifetime", 3599)
             self.sessions: dict[str, set] = defaultdict(set)
+            # Per mailbox: session id -> True when that session is over the sending limit.
+            self.sending: dict[str, dict[int, bool]] = defaultdict(dict)
             self.mbx_counters: dict[str, dict] = defaultdict(_mailbox_counters)
             self.port_connections: dict[str, int] = defaultdict(int)
             self.entra_counters = {"requests": 0, "tokens_issued": 0, "errors": defaultdict(int)}
@@ -70,8 +89,11 @@ class State:
             self.vault_counters = {"requests": 0, "faulted": 0, "delayed": 0, "passed": 0,
                                    "upstream_errors": 0}
             self.messages: list[dict] = []
-            # Per mailbox, when each accepted message came in (the last minute's matter).
-            self.sent_at: dict[str, list[float]] = defaultdict(list)
+            # Per mailbox: minute -> messages delivered in it; (time, recipients) of the last
+            # day; and the end of a block after the daily recipient limit was exceeded.
+            self.deliveries: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+            self.recipients_sent: dict[str, list[tuple[float, int]]] = defaultdict(list)
+            self.blocked_until: dict[str, float] = {}
         self.store.mkdir(parents=True, exist_ok=True)
         for old in self.store.glob("*.json"):
             old.unlink()
@@ -108,7 +130,8 @@ class State:
     # -- mailboxes -------------------------------------------------------------------------
     def set_mailbox(self, address: str, **changes) -> None:
         address = address.lower()
-        allowed = {"passwords", "smtp_auth_disabled", "basic_auth_retired", "send_as", "messages_per_minute"}
+        allowed = {"passwords", "smtp_auth_disabled", "basic_auth_retired", "send_as",
+                   "messages_per_minute", "recipients_per_day"}
         extra = set(changes) - allowed
         if extra:
             raise ValueError(f"set_mailbox takes only {', '.join(sorted(allowed))}")
@@ -118,9 +141,9 @@ class State:
             for key, value in changes.items():
                 if key == "send_as":
                     value = [a.lower() for a in value]
-                if key == "messages_per_minute":
+                if key in ("messages_per_minute", "recipients_per_day"):
                     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                        raise ValueError("messages_per_minute must be a whole number of at least 1")
+                        raise ValueError(f"{key} must be a whole number of at least 1")
                     box[key] = value
                     continue
                 box[key] = list(value) if isinstance(value, (list, tuple)) else bool(value)
@@ -165,30 +188,35 @@ class State:
             else:
                 return None
             self.mbx_counters[mailbox]["auth_fail"] += 1
-            return reply.format(host=host)
+            return reply.format(where=replies.where(host))
 
     def auth_token(self, mailbox: str, token: str, host: str) -> str | None:
+        """As Exchange Online: a signed token for its audience, with SMTP.SendAsApp, unexpired,
+        of an app whose service principal may use the mailbox; else 535 5.7.3."""
         mailbox = mailbox.lower()
+        claims = self.signer.verify(token)
         with self.lock:
             grant = self.tokens.get(token)
-            app = self.apps.get(grant["client_id"]) if grant else None
+            app = self.apps.get(str(claims.get("appid", "")).lower()) if claims else None
             box = self.mailboxes.get(mailbox)
-            ok = (grant is not None and app is not None and box is not None
-                  and grant["expires_at"] > time.time()
-                  and grant["scope"] == OUTLOOK_SCOPE
-                  and app["send_as_app"] and mailbox in app["mailboxes"])
+            ok = (claims is not None and app is not None and box is not None
+                  and SEND_AS_APP in claims.get("roles", [])
+                  and not (grant is not None and grant["revoked"])
+                  and mailbox in app["mailboxes"])
             if ok and not box["smtp_auth_disabled"]:
                 return None
             self.mbx_counters[mailbox]["auth_fail"] += 1
-            return (replies.AUTH_SMTP_DISABLED if ok else replies.AUTH_BAD).format(host=host)
+            return (replies.AUTH_SMTP_DISABLED if ok else replies.AUTH_BAD).format(where=replies.where(host))
 
     def open_session(self, mailbox: str, session_id: int) -> bool:
-        """Count an authenticated session; False when it would exceed the concurrency limit."""
+        """Count an authenticated session. Refuses (False) only under the fault
+        concurrency_at_auth: Microsoft limits connections *sending* at once, not logins."""
         mailbox = mailbox.lower()
         with self.lock:
             live = self.sessions[mailbox]
             counters = self.mbx_counters[mailbox]
-            if self.concurrency_limit is not None and len(live) >= self.concurrency_limit:
+            at_auth = "concurrency_at_auth" in self.faults["smtp"]
+            if at_auth and self.concurrency_limit is not None and len(live) >= self.concurrency_limit:
                 counters["auth_rejected_concurrency"] += 1
                 return False
             live.add(session_id)
@@ -204,26 +232,100 @@ class State:
             live = self.sessions[mailbox]
             live.discard(session_id)
             self.mbx_counters[mailbox]["current"] = len(live)
+        self.stop_sending(mailbox, session_id)
 
-    def take_message_slot(self, mailbox: str) -> bool:
-        """Whether the mailbox may submit one more message now (and count it if so).
+    # -- sending: concurrency, per-minute pacing, daily recipients --------------------------
+    def start_sending(self, mailbox: str, session_id: int) -> None:
+        """A session's MAIL FROM was accepted: it sends until the reply to its message body.
 
-        Microsoft 365 refuses a mailbox's 31st message within a minute; the stand-in keeps the
-        time of every accepted message and refuses one that would make more than the limit in
-        the last 60 s.
-        """
+        Whether it is over the limit is decided now, against the sessions already sending, so
+        the first three in flight go through and only the later ones get 432 at end of DATA."""
+        mailbox = mailbox.lower()
+        with self.lock:
+            live = self.sending[mailbox]
+            within = [sid for sid, over in live.items() if not over and sid != session_id]
+            limit = self.concurrency_limit
+            over = limit is not None and "concurrency_at_auth" not in self.faults["smtp"] \
+                and len(within) >= limit
+            live[session_id] = over
+            counters = self.mbx_counters[mailbox]
+            counters["sending"] = len(live)
+            counters["peak_sending"] = max(counters["peak_sending"], len(live))
+
+    def stop_sending(self, mailbox: str, session_id: int) -> bool:
+        """The session's message got its reply (or was reset): True if it was over the limit."""
+        mailbox = mailbox.lower()
+        with self.lock:
+            live = self.sending[mailbox]
+            over = live.pop(session_id, False)
+            self.mbx_counters[mailbox]["sending"] = len(live)
+            if over:
+                self.mbx_counters[mailbox]["send_rejected_concurrency"] += 1
+            return over
+
+    def set_clock(self, minute_seconds: float) -> None:
+        """Scale the rate limits' minute (and so their day); restarts the minute count."""
+        if isinstance(minute_seconds, bool) or not isinstance(minute_seconds, (int, float)) \
+                or not 0.001 <= minute_seconds <= 3600:
+            raise ValueError("minute_seconds must be a number of seconds between 0.001 and 3600")
+        with self.lock:
+            self.minute_seconds = float(minute_seconds)
+            self.epoch = time.monotonic()
+            self.deliveries.clear()
+            self.recipients_sent.clear()
+            self.blocked_until.clear()
+
+    def set_idle_timeout(self, seconds: float) -> None:
+        """Seconds of silence before a new session is ended with 421 4.4.1."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.5 <= seconds <= 3600:
+            raise ValueError("idle timeout must be between 0.5 and 3600 seconds")
+        with self.lock:
+            self.idle_timeout = float(seconds)
+
+    def minute_now(self) -> int:
+        with self.lock:
+            return int((time.monotonic() - self.epoch) // self.minute_seconds)
+
+    def take_recipients(self, mailbox: str, count: int) -> bool:
+        """False when the mailbox's recipients of the last day would pass its daily limit.
+
+        Exceeding it blocks the mailbox for a day (Microsoft: "up to 24 hours")."""
         mailbox = mailbox.lower()
         now = time.monotonic()
         with self.lock:
-            limit = self.mailboxes.get(mailbox, {}).get("messages_per_minute", MESSAGES_PER_MINUTE)
-            recent = [t for t in self.sent_at[mailbox] if now - t < 60.0]
-            if len(recent) >= limit:
-                self.sent_at[mailbox] = recent
+            day = MINUTES_PER_DAY * self.minute_seconds
+            limit = self.mailboxes.get(mailbox, {}).get("recipients_per_day", RECIPIENTS_PER_DAY)
+            recent = [(t, n) for t, n in self.recipients_sent[mailbox] if now - t < day]
+            self.recipients_sent[mailbox] = recent
+            blocked = now < self.blocked_until.get(mailbox, 0.0)
+            if blocked or sum(n for _t, n in recent) + count > limit:
+                if not blocked:
+                    self.blocked_until[mailbox] = now + day
                 self.mbx_counters[mailbox]["messages_refused_quota"] += 1
                 return False
-            recent.append(now)
-            self.sent_at[mailbox] = recent
+            recent.append((now, count))
             return True
+
+    def schedule_delivery(self, mailbox: str) -> dict:
+        """The minute an accepted message is delivered in: the first from now that has fewer
+        than the mailbox's messages_per_minute, since Microsoft carries the excess over to the
+        following minutes instead of refusing it."""
+        mailbox = mailbox.lower()
+        with self.lock:
+            minute = self.minute_now()
+            limit = self.mailboxes.get(mailbox, {}).get("messages_per_minute", MESSAGES_PER_MINUTE)
+            slots = self.deliveries[mailbox]
+            for old in [m for m in slots if m < minute]:
+                del slots[old]
+            delivery = minute
+            while slots[delivery] >= limit:
+                delivery += 1
+            slots[delivery] += 1
+            delayed = delivery > minute
+            if delayed:
+                self.mbx_counters[mailbox]["messages_delayed"] += 1
+            return {"submitted_minute": minute, "delivery_minute": delivery, "delayed": delayed,
+                    "delay_seconds": round((delivery - minute) * self.minute_seconds, 3)}
 
     def send_as_allowed(self, mailbox: str, sender: str) -> bool:
         mailbox, sender = mailbox.lower(), sender.lower()
@@ -253,18 +355,34 @@ class State:
             self.token_lifetime = int(seconds)
 
     def expire_tokens(self) -> None:
+        """Every token issued so far stops working (as after its expiry or a revocation)."""
         with self.lock:
             for grant in self.tokens.values():
-                grant["expires_at"] = 0
+                grant["revoked"] = True
 
     def issue_token(self, client_id: str, scope: str) -> tuple[str, int]:
-        token = secrets.token_urlsafe(48)
+        """A signed JWT for the resource the scope names, as Entra issues one."""
+        client_id = client_id.lower()
         with self.lock:
             lifetime = self.token_lifetime
-            self.tokens[token] = {"client_id": client_id.lower(), "scope": scope,
-                                  "expires_at": time.time() + lifetime}
+            app = self.apps.get(client_id) or {}
+            tenant_id = self.resolve_tenant(app.get("tenant", "")) or app.get("tenant", "")
+            roles = [SEND_AS_APP] if app.get("send_as_app") else []
+        token = self.signer.issue(tenant_id=tenant_id, client_id=client_id,
+                                  audience=scope[:-len("/.default")], lifetime=lifetime, roles=roles,
+                                  app_name="mailops-lab-" + client_id[:8])
+        with self.lock:
+            self.tokens[token] = {"client_id": client_id, "scope": scope, "revoked": False,
+                                  "issued_at": time.time(), "expires_at": time.time() + lifetime}
             self.entra_counters["tokens_issued"] += 1
         return token, lifetime
+
+    def issued_tokens(self, client_id: str | None = None) -> list[dict]:
+        """Every token Entra issued since the last reset (for the leak scans), oldest first."""
+        with self.lock:
+            return [{"token": t, "client_id": g["client_id"], "issued_at": g["issued_at"]}
+                    for t, g in self.tokens.items()
+                    if client_id is None or g["client_id"] == client_id.lower()]
 
     def resolve_tenant(self, tenant: str) -> str | None:
         tenant = tenant.lower()

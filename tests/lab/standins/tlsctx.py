@@ -53,6 +53,9 @@ class Contexts:
             ctx.set_ciphers(LEGACY_CIPHERS)
         else:
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if service in ("smtp", "connector") and self.config["smtp"].get("tls_max", "1.2") == "1.2":
+            # Public transcripts of smtp.office365.com show TLS 1.2; tls_max "1.3" lifts the cap.
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(str(cert), str(key))
         if service == "connector":
             # A client certificate is optional: the connector also admits allowed source IPs.

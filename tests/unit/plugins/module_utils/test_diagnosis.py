@@ -65,6 +65,8 @@ REPLIES = [
     (421, "4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to support TLS 1.2.",
      "tls_version_rejected"),
     (432, "4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded", "concurrency_limit"),
+    (432, "4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more "
+          "information. [Hostname=BN9PR03CA0345.namprd03.prod.outlook.com]", "concurrency_limit"),
     (554, "5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message",
      "quota_exceeded"),
     (550, "5.1.8 Access denied, bad outbound sender", "restricted_sender"),
@@ -148,6 +150,7 @@ def test_cert_error_matching(verify_code, message, expected):
 @pytest.mark.parametrize("code,text,transient", [
     (421, "4.3.2 Service not available", True),
     (432, "4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded", True),
+    (432, "4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending", True),
     (451, "4.7.500 Server busy", True),
     (421, "4.7.66 TLS 1.0 and 1.1 are not supported", False),
     (535, "5.7.3 Authentication unsuccessful", False),
