@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailops.smtp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Where a module's secret argument travels: stdin with pipelining, a file in remote_tmp without.
 
 Internal use only. Without pipelining Ansible copies the module, its arguments

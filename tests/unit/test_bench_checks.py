@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """bench/probe_bench.py counts a run only when its peer reached the stage it was asked for (issue 17)."""
 
 from __future__ import annotations

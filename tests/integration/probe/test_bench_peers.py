@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The probe benchmark's peer, swaks, on a lab host: a run that did not reach its stage is refused (issue 17).
 
 On a fresh machine swaks lacked Net::SSLeay (a Recommends that `--no-install-recommends` skipped),

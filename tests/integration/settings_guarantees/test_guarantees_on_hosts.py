@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Issue 15 items 2, 3, 4, 5 and 7 on lab hosts, through ansible-playbook and the action plugin.
 
 Everything is written below a directory of the test's own (no /etc file is touched): /srv on

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The SMTP stand-in looks like smtp.office365.com in public transcripts (docs/lab.md, fidelity):
 the certificate and TLS version, the EHLO extensions and their use, reply texts, port 25, the
 banner, the idle timeout and EHLO name checks."""

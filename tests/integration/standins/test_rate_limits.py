@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Per-mailbox sending limits as Microsoft Learn documents them (m365-facts.md).
 
 30 messages a minute: the excess is *not refused*; it is "throttled and successively carried

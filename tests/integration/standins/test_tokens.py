@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Entra's access tokens are signed JWTs of real size and claims; Exchange Online checks them.
 
 Real app-only tokens for https://outlook.office365.com are 1.5 to 3 KB (m365-facts.md), so an

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A run prints no warning from the collection, on ansible-core 2.21 and 2.19 (issue 17, item 6).
 
 ansible-core 2.21 printed two "[DEPRECATION WARNING]: Instantiating filter/test PluginLoader with

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Validate that never misleads (issue 17): what a new user met, run the way they ran it.
 
 - a custom endpoint on its own ports (10587 STARTTLS, 10465 implicit TLS) with its own CA passes,

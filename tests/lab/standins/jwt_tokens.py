@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Access tokens shaped like Entra ID's app-only tokens for Exchange Online, and their check.
 
 Entra signs a JWT (RS256) whose claims Exchange Online checks before it accepts XOAUTH2:

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Issue 15 item 3: a secret-bearing task without pipelining warns, or refuses when required."""
 
 from __future__ import annotations

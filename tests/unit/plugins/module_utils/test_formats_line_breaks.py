@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of the one definition of a line and of each format's decision for line breaks (issue 15, item 1
 and 6): every character some reader takes as a line, record or field break is either refused, with an error
 that names the setting and never the value, or encoded so that the value stays on its line.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Issue 15 items 2, 4, 5 and 7: foreign secrets in diffs, symlinks, concurrent writers,
 modes, file types, wrong types, and Postfix without the machine's /etc/postfix."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of the YAML writer's decision for line breaks (issue 15, items 1 and 6): a value with a line break
 or another control character is double-quoted, so both YAML 1.1 (PyYAML, where NEL, LS and PS break lines) and
 YAML 1.2 (ruamel.yaml) read it back exactly,"""
