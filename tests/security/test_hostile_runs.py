@@ -43,6 +43,7 @@ PLUGIN_HOST, CONFIGURE_HOST, LITERAL_HOST, VALIDATE_HOST = "host1", "host1", "ho
 # local temporary directories of every ansible-playbook on the machine.
 ROOTS = ["/etc", "/opt", "/srv", "/var/lib/mailops-smtp", "/usr/local/lib/mailops-smtp"]
 
+
 def _entry(p: str, st: os.stat_result) -> list:
     if stat.S_ISDIR(st.st_mode):
         return ["dir", oct(st.st_mode), st.st_uid, st.st_gid]
