@@ -1,0 +1,58 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a rotation run was asked for, what its report says, and when it says it (issue 16, items 5, 8, 4).
+
+Five lab hosts on v1 (the shared set-up of conftest.py), then, in file order: a run given nothing is
+refused and re-rolls nothing; `latest` re-rolls on purpose.
+"""
+
+from __future__ import annotations
+
+
+NOTHING = "No new credential was given and no re-roll was asked for"
+
+
+def _new_messages(rotation, seen: set) -> list:
+    return [m for m in rotation.standins.control.messages() if m["queue_id"] not in seen]
+
+
+# ---- item 5: no silent re-roll ------------------------------------------------------------------
+
+def test_a_run_given_no_new_secret_is_refused_and_rerolls_nothing(rotation):
+    """Non-interactive, no file, no survey answer, no version: before, v1 was re-rolled silently."""
+    before = rotation.checksums()
+    seen = {m["queue_id"] for m in rotation.standins.control.messages()}
+    for extra in ({}, {"smtp_rotate_new_credential": ""}, {"smtp_rotate_version": ""}):
+        run = rotation.run(**extra)
+        assert run.rc != 0, run.output[-3000:]
+        assert NOTHING in run.output and "smtp_rotate_version=latest" in run.output, run.output[-3000:]
+        assert "Canary" not in run.output
+    assert rotation.vault_version() == 1
+    assert rotation.checksums() == before
+    # No check message went out: the run stopped before the canary and any rollout.
+    assert _new_messages(rotation, seen) == []
+
+
+def test_a_version_that_is_neither_latest_nor_a_number_is_refused(rotation):
+    run = rotation.run(smtp_rotate_version="previous")
+    assert run.rc != 0
+    assert "smtp_rotate_version must be latest or a version number" in run.output, run.output[-3000:]
+
+
+def test_latest_typed_as_the_new_credential_rerolls_on_purpose(rotation):
+    """`latest` at the prompt (here the survey field the prompt fills) re-rolls Vault's latest version."""
+    host = rotation.hosts[0]
+    run = rotation.run(smtp_rotate_new_credential="latest", smtp_rotate_hosts=host)
+    assert run.rc == 0, run.output[-4000:]
+    report = rotation.report()
+    assert report["stored"] is False and report["new_credential"] is False
+    assert report["target_version"] == "1"
+    assert {h["host"]: h["result"] for h in report["hosts"]} == {host: "unchanged"}
+    assert rotation.vault_version() == 1
+
+
+def test_report_mode_and_check_need_no_secret(rotation):
+    for extra, role_vars in (((), {"smtp_rotate_mode": "report"}), (("--check",), {})):
+        run = rotation.run(*extra, **role_vars)
+        assert run.rc == 0, run.output[-4000:]
+        assert rotation.report()["mode"] == "report"
