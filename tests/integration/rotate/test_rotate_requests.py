@@ -3,7 +3,8 @@
 """What a rotation run was asked for, what its report says, and when it says it (issue 16, items 5, 8, 4).
 
 Five lab hosts on v1 (the shared set-up of conftest.py), then, in file order: a run given nothing is
-refused and re-rolls nothing; `latest` re-rolls on purpose.
+refused and re-rolls nothing; `latest` re-rolls on purpose; a drift report is rewritten only when its
+findings change.
 """
 
 from __future__ import annotations
@@ -56,3 +57,22 @@ def test_report_mode_and_check_need_no_secret(rotation):
         run = rotation.run(*extra, **role_vars)
         assert run.rc == 0, run.output[-4000:]
         assert rotation.report()["mode"] == "report"
+
+
+# ---- item 8: the drift report changes only when its findings do --------------------------------------
+
+def test_report_mode_is_changed_only_when_the_report_content_changed(rotation):
+    json_file = rotation.scratch / "report" / "rotation.json"
+    first = rotation.run(smtp_rotate_mode="report")
+    assert first.rc == 0, first.output[-4000:]
+    written = json_file.read_text()
+    again = rotation.run(smtp_rotate_mode="report")
+    assert again.rc == 0, again.output[-4000:]
+    assert again.changed_tasks() == [], again.changed_tasks()
+    assert "changed=0" in again.stdout and "changed=1" not in again.stdout
+    assert json_file.read_text() == written          # same findings: not rewritten, generated_at kept
+    # Other findings (here: fewer hosts) are written, and shown as a change.
+    fewer = rotation.run(smtp_rotate_mode="report", smtp_rotate_hosts=",".join(rotation.hosts[:2]))
+    assert fewer.rc == 0, fewer.output[-4000:]
+    assert any("rotation.json" in t for t in fewer.changed_tasks()), fewer.changed_tasks()
+    assert [h["host"] for h in rotation.report()["hosts"]] == rotation.hosts[:2]
