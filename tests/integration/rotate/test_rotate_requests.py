@@ -4,11 +4,14 @@
 
 Five lab hosts on v1 (the shared set-up of conftest.py), then, in file order: a run given nothing is
 refused and re-rolls nothing; `latest` re-rolls on purpose; a drift report is rewritten only when its
-findings change.
+findings change; a host configured from another Vault path with the same version number is drift.
 """
 
 from __future__ import annotations
 
+import uuid
+
+from .conftest import MOUNT
 
 NOTHING = "No new credential was given and no re-roll was asked for"
 
@@ -76,3 +79,36 @@ def test_report_mode_is_changed_only_when_the_report_content_changed(rotation):
     assert fewer.rc == 0, fewer.output[-4000:]
     assert any("rotation.json" in t for t in fewer.changed_tasks()), fewer.changed_tasks()
     assert [h["host"] for h in rotation.report()["hosts"]] == rotation.hosts[:2]
+
+
+# ---- item 4: drift is the Vault path and the version -------------------------------------------------
+
+def test_a_host_on_another_path_with_the_same_version_is_drift(rotation):
+    """hosts[0] configured from another path's v1, the fleet's path also at v1: not in sync."""
+    host, other = rotation.hosts[0], f"smtp/rotate-other-{uuid.uuid4().hex[:10]}"
+    client = rotation.vault()
+    client.secrets.kv.v2.create_or_update_secret(path=other, mount_point=MOUNT, secret={
+        "username": rotation.standins.mailbox, "password": rotation.v1})
+    vault = rotation.base_vars()["mailops_smtp_vault"]
+    try:
+        moved = rotation.run(smtp_rotate_version="latest", smtp_rotate_hosts=host,
+                             mailops_smtp_vault=dict(vault, path=other))
+        assert moved.rc == 0, moved.output[-4000:]
+        assert rotation.vault_version() == 1
+        run = rotation.run(smtp_rotate_mode="report")
+        assert run.rc == 0, run.output[-4000:]
+        report = rotation.report()
+        results = {h["host"]: h["result"] for h in report["hosts"]}
+        assert results == {h: ("drift" if h == host else "in_sync") for h in rotation.hosts}
+        assert {(d["host"], d["credential"], d["version"]) for d in report["drift"]} == {
+            (host, f"{MOUNT}/{other}", "1")}
+        md = (rotation.scratch / "report" / "rotation.md").read_text()
+        assert f"{MOUNT}/{other}" in md and host in md.splitlines()[-1]
+        # Rolling the fleet's credential out again moves that host back: it is rotated, not unchanged.
+        back = rotation.run(smtp_rotate_version="latest", smtp_rotate_hosts=host)
+        assert back.rc == 0, back.output[-4000:]
+        assert {h["host"]: h["result"] for h in rotation.report()["hosts"]} == {host: "rotated"}
+        final = rotation.run(smtp_rotate_mode="report")
+        assert final.rc == 0 and rotation.report()["drift"] == [], final.output[-4000:]
+    finally:
+        client.secrets.kv.v2.delete_metadata_and_all_versions(path=other, mount_point=MOUNT)
