@@ -189,9 +189,9 @@ def test_ansible_doc_documents_every_plugin_of_the_installed_copy(installed, doc
             doc = docs[name]["doc"]
             assert doc["description"] and doc["short_description"], name
             assert Path(doc["filename"]).is_relative_to(root), (name, doc["filename"])
-            # A lookup's _terms are its positional arguments, documented by convention.
+            # A lookup's _terms and a filter's _input are its positional arguments, documented by convention.
             internal = [o for o, d in (doc.get("options") or {}).items()
-                        if (o.startswith("_") and o != "_terms") or str(d.get("description", "")).lstrip("[' ").startswith("Internal")]
+                        if (o.startswith("_") and o not in ("_terms", "_input")) or str(d.get("description", "")).lstrip("[' ").startswith("Internal")]
             assert not internal, f"{name} shows internal options: {internal}"
             if ptype in ("module", "lookup"):
                 assert docs[name]["examples"].strip(), f"{name} has no EXAMPLES"

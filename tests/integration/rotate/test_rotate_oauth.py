@@ -49,7 +49,7 @@ def oauth_rotation(lab, standins, tmp_path_factory):
              "rotate_test_apps": {h: [{"preset": "msmtp", "options": {"account": ACCOUNT}}] for h in hosts}}
     ctl = standins.control
     try:
-        first = rot.run(**extra)
+        first = rot.run(smtp_rotate_version="latest", **extra)
         assert first.rc == 0, first.output[-4000:]
         # The app gets a second secret; both are valid until the old one is removed.
         ctl.set_app(app.client_id, tenant=app.tenant_id, secrets=[old, new], mailboxes=[standins.mailbox])
