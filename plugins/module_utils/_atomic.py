@@ -292,6 +292,21 @@ def backup(path):
     return dest
 
 
+def remove(path):
+    """Unlink path under its directory's lock (as writers hold it), then fsync the directory.
+
+    A path already gone is not an error: another run may have removed it first.
+    """
+    d = os.path.dirname(os.path.abspath(path))
+    with DirLock(d):
+        try:
+            os.unlink(path)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise AtomicError("cannot remove %s: %s (become: true?)" % (path, e.strerror))
+    _fsync_dir(d)
+
+
 def commit(tmp, path):
     os.rename(tmp, path)
     _fsync_dir(os.path.dirname(os.path.abspath(path)))
