@@ -58,6 +58,21 @@ class Run:
                 return {k: int(v) for k, v in (kv.split("=") for kv in m.group(2).split())}
         raise AssertionError(f"{host} is not in the PLAY RECAP:\n" + recap[1])
 
+    def result(self, task: str, host: str) -> dict:
+        """The result of the task whose name contains `task` on host, from a run with -v."""
+        lines = self.stdout.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("TASK [") and task in line:
+                for follow in lines[i + 1:]:
+                    if follow.startswith("TASK [") or follow.startswith("RUNNING HANDLER ["):
+                        break
+                    for state in ("changed", "ok", "fatal", "skipping"):
+                        head = f"{state}: [{host}] => "
+                        if follow.startswith(head):
+                            return json.loads(follow[len(head):])
+        raise AssertionError(f"no result of a task named like {task!r} for {host} (run with -v?):\n"
+                             + self.output[-3000:])
+
 
 class Configure:
     """Runs the configure playbook on the lab with given role variables."""
