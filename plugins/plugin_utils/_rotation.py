@@ -118,3 +118,21 @@ def rotate_holds(app, credential, version):
         return False
     return (_source(app.get("credential")) == _source(credential)
             and str(app.get("version")) == str(version))
+
+
+def rotate_leftovers(found_per_host, hosts, credential, version):
+    """The secret files of every host that no application uses any more, each flagged when it holds an old version.
+
+    found_per_host runs parallel to hosts: for each host, the `files` that mailops.smtp.leftover_secrets found
+    (smtp_configure's inspect step), or None for a host not inspected. Only files whose drift marker records a
+    credential count (the SASL map and its compiled map, the refresher's credential); `old` is true unless the
+    marker names this credential (mount/path) and this version. Nothing here holds a secret: paths and markers.
+    """
+    out = []
+    for host, files in zip(hosts or [], found_per_host or []):
+        for found in files or []:
+            if not isinstance(found, dict) or not found.get("secret") or not found.get("credential"):
+                continue
+            out.append({"host": host, "path": found.get("path"), "credential": _source(found["credential"]),
+                        "version": str(found.get("version")), "old": not rotate_holds(found, credential, version)})
+    return out

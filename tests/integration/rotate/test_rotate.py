@@ -147,6 +147,26 @@ def test_drift_report_lists_exactly_the_hosts_on_the_old_version(rotation):
         assert rotation.vault_version() == 3
 
 
+def test_a_leftover_sasl_map_on_an_old_version_is_in_the_report(rotation):
+    """hosts[3], left on v2 (Vault at v3), now listed with Postfix in connector mode: its sasl_passwd is used
+    by no app and still holds v2's password. The drift report names it; report mode removes nothing."""
+    host = rotation.hosts[3]
+    before = rotation.checksums()
+    apps = rotation.base_vars()["rotate_test_apps"]
+    apps[host] = [{"preset": "postfix", "options": {"mode": "connector", "tenant": rotation.lab.state["tenant_domain"]}},
+                  *apps[host][1:]]
+    run = rotation.run(smtp_rotate_mode="report", smtp_rotate_hosts=host, rotate_test_apps=apps)
+    assert run.rc == 0, run.output[-4000:]
+    leftovers = {(f["host"], f["path"], f["credential"], f["version"], f["old"])
+                 for f in rotation.report()["leftover_secrets"]}
+    source = f"{MOUNT}/{rotation.path}"
+    assert leftovers == {(host, "/etc/postfix/sasl_passwd", source, "2", True),
+                         (host, "/etc/postfix/sasl_passwd.db", source, "2", True)}
+    md = (rotation.scratch / "report" / "rotation.md").read_text()
+    assert f"{host}: /etc/postfix/sasl_passwd ({source} version 2, an old version)" in md, md
+    assert rotation.checksums() == before
+
+
 def test_rollback_pins_the_previous_version(rotation):
     """The stopped rotation to v3 is rolled back by pinning v2: the same flow, nothing stored."""
     run = rotation.run(smtp_rotate_version=2)
