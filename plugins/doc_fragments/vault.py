@@ -10,58 +10,10 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Connection, auth and secret-layout options shared by the lookup and the action.
-    DOCUMENTATION = r"""
+    # Connection and auth options alone: the options of every plugin that talks to Vault
+    # (mailops.smtp.fleet_lock uses these without the secret-layout ones).
+    CONNECTION = r"""
 options:
-  mount:
-    description: Mount point of the KV secrets engine.
-    type: str
-    default: secret
-  kv_version:
-    description: Version of the KV secrets engine at O(mount).
-    type: int
-    choices: [1, 2]
-    default: 2
-  version:
-    description:
-      - Read this version of the secret instead of the latest (KV v2 only).
-      - Needed when the latest version is deleted or destroyed; the error names the version to pin.
-    type: int
-  fields:
-    description:
-      - "Renames of the default field names, as C(credential_field: secret_key)."
-      - The credential fields are C(username), C(password), C(tenant_id), C(client_id) and C(client_secret).
-    type: dict
-    default: {}
-  type:
-    description:
-      - The credential type. V(auto) detects it from the fields present.
-      - Set V(basic) or V(oauth2) when a secret holds both field sets.
-      - An V(oauth2) credential needs C(username) too, the mailbox that XOAUTH2 names in C(user=).
-    type: str
-    choices: [auto, basic, oauth2]
-    default: auto
-  fetch_access_token:
-    description:
-      - For an V(oauth2) credential, also get an access token with the client-credentials grant
-        and return it as C(access_token) with C(expires_at).
-    type: bool
-    default: false
-  profile:
-    description:
-      - Profile that gives the OAuth authority and scope (see the mailops.smtp profile table).
-      - Ignored when both O(oauth_authority) and O(oauth_scope) are given.
-    type: str
-    default: m365
-  oauth_authority:
-    description: OAuth authority base URL, for example V(https://login.microsoftonline.com). Overrides O(profile).
-    type: str
-  oauth_scope:
-    description: OAuth scope. Overrides O(profile).
-    type: str
-  oauth_ca_path:
-    description: A CA bundle trusted in addition to the system store for the OAuth token endpoint.
-    type: path
   url:
     description:
       - Vault or OpenBao address, for example V(https://vault.example.com:8200).
@@ -144,6 +96,60 @@ options:
         description: Private key (PEM) of O(auth.cert_path).
         type: path
 """
+
+    # Connection, auth and secret-layout options shared by the lookup and the action.
+    DOCUMENTATION = r"""
+options:
+  mount:
+    description: Mount point of the KV secrets engine.
+    type: str
+    default: secret
+  kv_version:
+    description: Version of the KV secrets engine at O(mount).
+    type: int
+    choices: [1, 2]
+    default: 2
+  version:
+    description:
+      - Read this version of the secret instead of the latest (KV v2 only).
+      - Needed when the latest version is deleted or destroyed; the error names the version to pin.
+    type: int
+  fields:
+    description:
+      - "Renames of the default field names, as C(credential_field: secret_key)."
+      - The credential fields are C(username), C(password), C(tenant_id), C(client_id) and C(client_secret).
+    type: dict
+    default: {}
+  type:
+    description:
+      - The credential type. V(auto) detects it from the fields present.
+      - Set V(basic) or V(oauth2) when a secret holds both field sets.
+      - An V(oauth2) credential needs C(username) too, the mailbox that XOAUTH2 names in C(user=).
+    type: str
+    choices: [auto, basic, oauth2]
+    default: auto
+  fetch_access_token:
+    description:
+      - For an V(oauth2) credential, also get an access token with the client-credentials grant
+        and return it as C(access_token) with C(expires_at).
+    type: bool
+    default: false
+  profile:
+    description:
+      - Profile that gives the OAuth authority and scope (see the mailops.smtp profile table).
+      - Ignored when both O(oauth_authority) and O(oauth_scope) are given.
+    type: str
+    default: m365
+  oauth_authority:
+    description: OAuth authority base URL, for example V(https://login.microsoftonline.com). Overrides O(profile).
+    type: str
+  oauth_scope:
+    description: OAuth scope. Overrides O(profile).
+    type: str
+  oauth_ca_path:
+    description: A CA bundle trusted in addition to the system store for the OAuth token endpoint.
+    type: path
+""" + CONNECTION[len("\noptions:\n"):]
 
     # Plugin-only sources: the lookup reads these from the controller's
     # environment and ansible.cfg; the action reads the same variables in code.

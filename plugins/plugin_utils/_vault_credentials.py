@@ -223,14 +223,28 @@ def store_credential(options, check_mode=False):
                 meta = {"version": None, "created_time": None}
         except hvac.exceptions.InvalidRequest as exc:
             if "check-and-set" in str(exc):
-                raise VaultCredentialError(
-                    "%s refused: cas %s does not match the current version %s (or the mount requires cas). "
-                    "Read the secret again and pass its current version as cas"
-                    % (doing, options.get("cas"), meta.get("version")))
+                raise VaultCredentialError(cas_refused_message(options, meta.get("version")))
             raise translate(exc, doing, options.get("url"))
         except Exception as exc:
             raise translate(exc, doing, options.get("url"))
     return {"changed": True, "vault": _meta(options, meta)}
+
+
+def cas_refused_message(options, seen_version):
+    """Vault's check-and-set refusal, for an operator: what happened and what to do next."""
+    where, cas = _where(options), options.get("cas")
+    if cas is None:
+        return ("Vault refused to write %s: its mount requires check-and-set (cas_required). Read the secret "
+                "and pass its current version as cas. Nothing was written" % where)
+    if seen_version is not None and int(seen_version) != int(cas):
+        latest = "version %s is the latest now" % seen_version
+    else:
+        latest = "a newer version was stored a moment ago"
+    return ("Vault refused to write %s (check-and-set): this run read version %s (cas %s), but %s. Someone "
+            "else stored a version since this run read it, so nothing was written and theirs stands. Find out "
+            "who and why (the Vault audit log, or: bao kv metadata get -mount=%s %s), make sure the credential "
+            "in Vault is the one you want, then run again: a new run reads the latest version and checks "
+            "against that" % (where, cas, cas, latest, options.get("mount").strip("/"), options.get("path").strip("/")))
 
 
 def _meta(options, meta):

@@ -79,11 +79,11 @@ class Rotation:
         self.secrets.append(secret)
         return str(self._private("cred", secret + "\n"))
 
-    def run(self, *extra: str, timeout: float = 600, **role_vars) -> Run:
+    def run(self, *extra: str, timeout: float = 600, playbook: str = "mailops.smtp.rotate", **role_vars) -> Run:
         vars_file = self._private("vars", json.dumps(self.base_vars(**role_vars)))
         exe = str(Path(sys.executable).parent / "ansible-playbook")
         env = dict(self.lab.env, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-        p = subprocess.run([exe, "-i", str(self.lab.inventory), "mailops.smtp.rotate", "-e", f"@{vars_file}", *extra],
+        p = subprocess.run([exe, "-i", str(self.lab.inventory), playbook, "-e", f"@{vars_file}", *extra],
                            capture_output=True, text=True, env=env, cwd=str(self.lab.dir), timeout=timeout,
                            check=False, stdin=subprocess.DEVNULL)
         run = Run(p.returncode, p.stdout, p.stderr)
@@ -111,6 +111,29 @@ class Rotation:
     def vault_version(self) -> int:
         meta = self.vault().secrets.kv.v2.read_secret_metadata(path=self.path, mount_point=MOUNT)
         return int(meta["data"]["current_version"])
+
+    # -- the fleet lock (<path>.lock beside the credential) ---------------------------------------
+    def lock(self) -> tuple[dict | None, int]:
+        """(the lock record or None, its KV version; 0 when never written)."""
+        import hvac
+        try:
+            r = self.vault().secrets.kv.v2.read_secret_version(path=self.path + ".lock", mount_point=MOUNT,
+                                                               raise_on_deleted_version=False)
+        except hvac.exceptions.InvalidPath:
+            return None, 0
+        return r["data"]["data"], int(r["data"]["metadata"]["version"])
+
+    def plant_lock(self, run_id: str, expires_in: int, user: str = "carol", host: str = "ctl-killed") -> dict:
+        """Leave a lock record as a run killed mid-way would (held, expiring in expires_in seconds)."""
+        now = time.time()
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        record = {"state": "held", "run_id": run_id, "user": user, "host": host,
+                  "started_at": time.strftime(fmt, time.gmtime(now - 600)),
+                  "renewed_at": time.strftime(fmt, time.gmtime(now - 60)), "ttl": 3600,
+                  "expires_at": time.strftime(fmt, time.gmtime(now + expires_in))}
+        self.vault().secrets.kv.v2.create_or_update_secret(path=self.path + ".lock", mount_point=MOUNT,
+                                                           secret=record)
+        return record
 
     # -- the hosts -------------------------------------------------------------------------------
     def files(self, host: str) -> list[str]:
@@ -189,5 +212,6 @@ def rotation(lab, standins, tmp_path_factory):
         standins.control.set_mailbox(standins.mailbox, passwords=[standins.password])
         try:
             client.secrets.kv.v2.delete_metadata_and_all_versions(path=rot.path, mount_point=MOUNT)
+            client.secrets.kv.v2.delete_metadata_and_all_versions(path=rot.path + ".lock", mount_point=MOUNT)
         except Exception:  # noqa: BLE001 - best effort; the path is unique to this run
             pass

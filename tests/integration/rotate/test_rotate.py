@@ -67,6 +67,7 @@ def test_bad_new_credential_stops_at_the_canary(rotation):
     assert "Nothing was stored in Vault and no file was written" in run.output
     assert rotation.vault_version() == 1
     assert rotation.checksums() == before
+    assert rotation.lock()[0]["state"] == "released"     # the refused canary freed the fleet lock
     # Every host still delivers with v1, through its own applications.
     rotation.delivered(rotation.send_everywhere("after-bad"))
 
@@ -83,6 +84,8 @@ def test_rotation_to_v2(rotation, v2):
     assert {h["host"]: h["result"] for h in report["hosts"]} == {h: "rotated" for h in rotation.hosts}
     assert all(set(apps.values()) == {"2"} for apps in rotation.versions().values())
     assert report["drift"] == []
+    lock, _ = rotation.lock()
+    assert lock["state"] == "released" and lock["run_id"] == report["lock"]["run_id"]
     # Each host's checks went through its own applications, logged in as the mailbox.
     ips = {rotation.lab.host(h)["ip"]: h for h in rotation.hosts}
     peers = {ips.get((m.get("peer") or [None])[0]) for m in ctl.messages()
@@ -104,8 +107,8 @@ def test_second_run_changes_nothing(rotation, v2):
     assert run.rc == 0, run.output[-4000:]
     assert rotation.vault_version() == 2
     assert rotation.checksums() == before
-    # Only the report on the controller is written again.
-    assert all("rotation" in t for t in run.changed_tasks()), run.changed_tasks()
+    # Only the report on the controller is written again (and the fleet lock in Vault taken, renewed, released).
+    assert all("rotation" in t or "Fleet lock: " in t for t in run.changed_tasks()), run.changed_tasks()
     report = rotation.report()
     assert report["stored"] is False
     assert {h["result"] for h in report["hosts"]} == {"unchanged"}
@@ -115,9 +118,13 @@ def test_failure_mid_rollout_stops_at_the_threshold(rotation, v3, knobs):
     hosts = rotation.hosts
     rotation.standins.control.add_password(rotation.standins.mailbox, v3)
     knobs.readonly(hosts[2], "/etc/postfix")
+    _, lock_version = rotation.lock()
     run = rotation.run(smtp_rotate_new_credential_file=rotation.new_credential_file(v3), smtp_rotate_serial=1)
     assert run.rc != 0
     assert "the rollout stopped" in run.output
+    # Taken, renewed after each of the two batches that finished, released at the stop.
+    lock, version = rotation.lock()
+    assert lock["state"] == "released" and version - lock_version == 4, (lock, version - lock_version)
     assert rotation.vault_version() == 3
     report = rotation.report()
     assert report["stopped"] is True
