@@ -45,7 +45,8 @@ LOCK_SPEC = dict(
 def _controller_user():
     try:
         return getpass.getuser()
-    except Exception:  # pylint: disable=broad-except - no login name in some containers
+    # Some containers run under a uid with no login name.
+    except Exception:  # pylint: disable=broad-except
         return "unknown"
 
 

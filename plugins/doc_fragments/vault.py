@@ -10,8 +10,9 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Connection and auth options alone: the options of every plugin that talks to Vault
-    # (mailops.smtp.fleet_lock uses these without the secret-layout ones).
+    # Connection and auth options: every plugin that talks to Vault extends this fragment
+    # (mailops.smtp.fleet_lock without the secret-layout options of DOCUMENTATION). Fragments
+    # must be string literals (ansible-test reads them without running them), hence two.
     CONNECTION = r"""
 options:
   url:
@@ -97,7 +98,7 @@ options:
         type: path
 """
 
-    # Connection, auth and secret-layout options shared by the lookup and the action.
+    # Secret-layout options shared by the vault_credentials lookup and action (with CONNECTION).
     DOCUMENTATION = r"""
 options:
   mount:
@@ -149,7 +150,7 @@ options:
   oauth_ca_path:
     description: A CA bundle trusted in addition to the system store for the OAuth token endpoint.
     type: path
-""" + CONNECTION[len("\noptions:\n"):]
+"""
 
     # Plugin-only sources: the lookup reads these from the controller's
     # environment and ansible.cfg; the action reads the same variables in code.

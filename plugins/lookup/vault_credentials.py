@@ -27,6 +27,7 @@ options:
     elements: str
 extends_documentation_fragment:
   - mailops.smtp.vault
+  - mailops.smtp.vault.connection
   - mailops.smtp.vault.plugins
 requirements:
   - hvac (on the controller)

@@ -46,6 +46,7 @@ options:
     type: int
 extends_documentation_fragment:
   - mailops.smtp.vault
+  - mailops.smtp.vault.connection
   - mailops.smtp.attributes
   - mailops.smtp.attributes.platform_controller
   - mailops.smtp.attributes.action_group_vault

@@ -222,10 +222,10 @@ class FleetLock:
 
     def _forbidden(self, exc, doing, capabilities):
         if type(exc).__name__ == "Forbidden":
+            rule = policy_rule(self.mount, self.path, capabilities)
             return VaultCredentialError(
                 "Vault refused to %s %s: permission denied (HTTP 403). The token needs this policy rule: %s "
-                "(docs/vault.md, \"The fleet lock\")" % (doing, self.where,
-                                                          policy_rule(self.mount, self.path, capabilities)))
+                "(docs/vault.md, \"The fleet lock\")" % (doing, self.where, rule))
         return translate(exc, "%s %s" % (doing, self.where), self.url)
 
     def read(self, capabilities=READ_CAPS):

@@ -54,6 +54,7 @@ def _doc_string(path: Path, var: str = "DOCUMENTATION"):
 
 FRAGMENTS = {
     "mailops.smtp.vault": yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"],
+    "mailops.smtp.vault.connection": yaml.safe_load(ModuleDocFragment.CONNECTION)["options"],
     "mailops.smtp.vault.plugins": yaml.safe_load(ModuleDocFragment.PLUGINS)["options"],
 }
 

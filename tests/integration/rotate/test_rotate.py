@@ -84,7 +84,7 @@ def test_rotation_to_v2(rotation, v2):
     assert {h["host"]: h["result"] for h in report["hosts"]} == {h: "rotated" for h in rotation.hosts}
     assert all(set(apps.values()) == {"2"} for apps in rotation.versions().values())
     assert report["drift"] == []
-    lock, _ = rotation.lock()
+    lock = rotation.lock()[0]
     assert lock["state"] == "released" and lock["run_id"] == report["lock"]["run_id"]
     # Each host's checks went through its own applications, logged in as the mailbox.
     ips = {rotation.lab.host(h)["ip"]: h for h in rotation.hosts}
@@ -118,7 +118,7 @@ def test_failure_mid_rollout_stops_at_the_threshold(rotation, v3, knobs):
     hosts = rotation.hosts
     rotation.standins.control.add_password(rotation.standins.mailbox, v3)
     knobs.readonly(hosts[2], "/etc/postfix")
-    _, lock_version = rotation.lock()
+    lock_version = rotation.lock()[1]
     run = rotation.run(smtp_rotate_new_credential_file=rotation.new_credential_file(v3), smtp_rotate_serial=1)
     assert run.rc != 0
     assert "the rollout stopped" in run.output

@@ -51,7 +51,7 @@ def _bad(rotation) -> str:
 
 
 def _assert_free(rotation, not_run_id: str | None = None) -> dict:
-    record, _ = rotation.lock()
+    record = rotation.lock()[0]
     assert record is not None and record["state"] == "released", record
     if not_run_id:
         assert record["run_id"] != not_run_id
@@ -139,7 +139,7 @@ def test_an_expired_lock_is_taken_over_and_a_refused_check_and_set_releases_it(r
 def test_report_mode_and_check_take_no_lock_and_name_the_holder(rotation):
     holder = f"rot-{uuid.uuid4().hex[:8]}"
     planted = rotation.plant_lock(holder, expires_in=1800, user="dave", host="ctl-busy")
-    _, version = rotation.lock()
+    version = rotation.lock()[1]
     host = rotation.hosts[0]
     try:
         for extra, role_vars in (((), {"smtp_rotate_mode": "report"}), (("--check",), {})):
