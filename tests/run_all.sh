@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Run the test suites one after the other; each prints its duration, and the
-# run fails loudly if any suite fails or runs no test (pytest's exit 5 included).
+# Run the test suites; each prints its duration, and the run fails loudly if any
+# suite fails or runs no test (pytest's exit 5 included).
 #   bash tests/run_all.sh                 every suite (what `make test` runs)
 #   bash tests/run_all.sh units sanity    only those
+# The suites that need no lab (STATIC) run one after the other in the background
+# while the lab suites run one after the other in the foreground: the lab suites
+# spend most of their time waiting on hosts and timers and leave a core idle
+# (docs/performance.md, "Test-suite time"). The background suites' output goes to
+# .build/test-logs/ and is printed whole at the end. MAILOPS_TEST_SERIAL=1 runs
+# everything in the foreground, in the order of ALL.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -20,6 +26,8 @@ export ANSIBLE_COLLECTIONS_PATH=$ROOT/.build/collections
 export ANSIBLE_NOCOLOR=1
 export PATH=$VENV/bin:$PATH
 ALL=(lint galaxy sanity sanity-220 compat-sanity units lab-lifecycle integration security molecule compat)
+STATIC=(lint galaxy sanity sanity-220 compat-sanity units)
+LOGS=$ROOT/.build/test-logs
 SUITES=("$@")
 [ ${#SUITES[@]} -eq 0 ] && SUITES=("${ALL[@]}")
 [ "${SUITES[0]}" = compat ] && [ $# -eq 1 ] && SUITES=(compat-sanity compat)
@@ -235,15 +243,69 @@ cleanup() {
     "$VENV/bin/python" -m tests.lab down || failed=1
   fi
 }
-trap cleanup EXIT
+
+is_static() {
+  local x; for x in "${STATIC[@]}"; do [ "$x" = "$1" ] && return 0; done; return 1
+}
+
+for s in "${SUITES[@]}"; do
+  if ! declare -F "suite_${s//-/_}" >/dev/null; then echo "unknown suite $s (have: ${ALL[*]})"; exit 2; fi
+done
+fore=() back=()
+for s in "${SUITES[@]}"; do
+  if is_static "$s"; then back+=("$s"); else fore+=("$s"); fi
+done
+if [ -n "${MAILOPS_TEST_SERIAL:-}" ] || [ ${#back[@]} -eq 0 ] || [ ${#fore[@]} -eq 0 ]; then
+  fore=("${SUITES[@]}") back=()
+fi
+
+# The background suites, one after the other, each into its own log; their results
+# and failure flag come back through files.
+run_background() {
+  local s
+  trap - EXIT
+  for s in "${back[@]}"; do
+    run_suite "$s" "suite_${s//-/_}" > "$LOGS/$s.log" 2>&1
+    echo "=== background suite $s: ${results[-1]} (log: $LOGS/$s.log)"
+  done
+  printf '%s\n' "${results[@]}" > "$LOGS/results"
+  echo "$failed" > "$LOGS/failed"
+}
+
+BG_PID=
+stop_background() {
+  [ -n "$BG_PID" ] && kill -0 "$BG_PID" 2>/dev/null && kill -- "-$BG_PID" 2>/dev/null
+  BG_PID=
+}
+trap 'stop_background; cleanup' EXIT
 
 total0=$SECONDS
-for s in "${SUITES[@]}"; do
-  fn="suite_${s//-/_}"
-  if ! declare -F "$fn" >/dev/null; then echo "unknown suite $s (have: ${ALL[*]})"; exit 2; fi
-  run_suite "$s" "$fn"
+if [ ${#back[@]} -gt 0 ]; then
+  rm -rf "$LOGS" && mkdir -p "$LOGS"
+  echo "=== in the background, logs in $LOGS: ${back[*]}"
+  set -m  # its own process group, so that an interrupted run stops it whole
+  run_background < /dev/null &
+  BG_PID=$!
+  set +m
+fi
+for s in "${fore[@]}"; do
+  run_suite "$s" "suite_${s//-/_}"
 done
 cleanup
+if [ -n "$BG_PID" ]; then
+  wait "$BG_PID"
+  BG_PID=
+  for s in "${back[@]}"; do
+    echo
+    echo "=== background suite $s, its output:"
+    cat "$LOGS/$s.log"
+  done
+  if [ -s "$LOGS/results" ]; then
+    mapfile -t bg_results < "$LOGS/results"
+    results=("${bg_results[@]}" "${results[@]}")
+  fi
+  [ "$(cat "$LOGS/failed" 2>/dev/null)" = 0 ] || failed=1
+fi
 trap - EXIT
 echo
 echo "=== summary ($((SECONDS - total0))s)"

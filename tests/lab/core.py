@@ -50,6 +50,16 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
+def remote_tmp(prefix: str) -> str:
+    """Ansible's remote temp directory on the lab's hosts (and the controller's local tasks).
+
+    One per lab: the hosts' /var overlays show the machine's own /var/tmp through, where the
+    controller's local tasks write, so under a shared name one lab's tasks would show up on
+    every other lab's hosts (and in their leak checks).
+    """
+    return f"/var/tmp/.ansible-{prefix}"
+
+
 def upper_layer(prefix: str, host: str, path: str) -> Path:
     """Where a host's writes under an overlaid `path` land: its overlay's upper layer.
 
@@ -314,7 +324,7 @@ audit "file" "lab" {{
 [defaults]
 inventory = {d / 'inventory.yml'}
 interpreter_python = {SYSTEM_PYTHON}
-remote_tmp = /var/tmp/.ansible-lab
+remote_tmp = {remote_tmp(self.ident.prefix)}
 local_tmp = {d / 'ansible-local'}
 host_key_checking = False
 collections_path = {collections}

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab import core as lab_core
 
 from . import _leak
 
@@ -188,7 +189,8 @@ def leak(lab, standins, tmp_path_factory):
     for n, token in enumerate(minted):
         markers[f"minted_token_{n}"] = token
     files = {h: _leak.host_grep(lab, h, list(markers.values()), since) for h in (h["name"] for h in lab.hosts)}
-    remote_tmp = {h["name"]: lab.host_run(h["name"], ["find", "/var/tmp/.ansible-lab", "-mindepth", "1"],
+    tmp_dir = lab_core.remote_tmp(lab.state["prefix"])
+    remote_tmp = {h["name"]: lab.host_run(h["name"], ["find", tmp_dir, "-mindepth", "1"],
                                           check=False).stdout.split() for h in lab.hosts}
     payload_hits = []
     for d in set(Path("/tmp").glob("ansible_*_payload_*")) - payloads_before:
