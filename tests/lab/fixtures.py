@@ -92,6 +92,9 @@ class LabHandle:
     def firewall(self, host: str, port: int, action: str = "drop", dst: str | None = None) -> None:
         knobs.firewall(self.state, host, port, action, dst)
 
+    def ssh_down(self, host: str) -> None:
+        knobs.ssh_down(self.state, host)
+
     def latency(self, host: str, ms: int, peer: str | None = None) -> None:
         knobs.latency(self.state, host, ms, peer)
 

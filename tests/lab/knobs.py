@@ -35,6 +35,16 @@ def firewall(state: dict, name: str, port: int, action: str = "drop", dst: str |
     run(in_ns(h["ns"], ["nft", "-f", "-"]), input=rules)
 
 
+def ssh_down(state: dict, name: str) -> None:
+    """The host refuses SSH (a TCP reset on port 22, established connections included): Ansible finds it
+    unreachable at once, as a host that is down, without waiting for a timeout. `clear()` brings it back."""
+    h = _host(state, name)
+    rules = (f"add table inet {TABLE}\n"
+             f"add chain inet {TABLE} in {{ type filter hook input priority 0; }}\n"
+             f"add rule inet {TABLE} in tcp dport 22 reject with tcp reset\n")
+    run(in_ns(h["ns"], ["nft", "-f", "-"]), input=rules)
+
+
 def _delay_rule(state: dict, h: dict, peer: str) -> list[tuple[str, list[str]]]:
     """The two iptables rule specs (namespace, spec) that queue a host<->peer flow."""
     # Held on arrival (INPUT), not on departure: a sender's packets held in its
