@@ -68,9 +68,10 @@ def rotate_tag_problems(only_tags=None, skip_tags=None, version=None):
     problems = []
     skipped_always = [phase for phase in ALWAYS_PHASES if not runs[phase]]
     if skipped_always:
+        offending = _as_set(skip_tags) & (frozenset(["always", "all", "tagged"]) | frozenset(skipped_always))
         problems.append(
             "The tag selection skips %s, which every rotation runs (tagged always). Remove %s from --skip-tags."
-            % (", ".join(skipped_always), ", ".join(sorted(set(["always"] + skipped_always)))))
+            % (", ".join(skipped_always), ", ".join(sorted(offending))))
     if runs["store"] and not runs["canary"]:
         problems.append(
             "The tag selection would store a new credential in Vault without the canary login that proves it first. "

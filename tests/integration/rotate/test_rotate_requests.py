@@ -112,3 +112,37 @@ def test_a_host_on_another_path_with_the_same_version_is_drift(rotation):
         assert final.rc == 0 and rotation.report()["drift"] == [], final.output[-4000:]
     finally:
         client.secrets.kv.v2.delete_metadata_and_all_versions(path=other, mount_point=MOUNT)
+
+
+# ---- item 7: tags ---------------------------------------------------------------------------------
+
+def test_unsafe_tag_selections_are_refused_before_anything_runs(rotation):
+    """Before, --tags store stored nothing and said nothing, and --skip-tags canary stored without the canary."""
+    before, version = rotation.checksums(), rotation.vault_version()
+    cred = rotation.new_credential_file(f"tags-{uuid.uuid4().hex}")
+    for extra, expected in ((("--tags", "store"), "without the canary login"),
+                            (("--skip-tags", "canary"), "without the canary login"),
+                            (("--tags", "canary,rollout"), "without storing it in Vault"),
+                            (("--skip-tags", "always"), "skips pin, lock, report")):
+        run = rotation.run(*extra, smtp_rotate_new_credential_file=cred)
+        assert run.rc != 0, (extra, run.output[-3000:])
+        assert expected in run.output and "Nothing was done" in run.output, (extra, run.output[-3000:])
+        assert "TASK [" not in run.output, (extra, run.output[-3000:])
+    assert rotation.vault_version() == version
+    assert rotation.checksums() == before
+    record, _ = rotation.lock()
+    assert record is None or record.get("state") != "held", record
+
+
+def test_canary_and_store_tags_store_without_touching_a_host(rotation):
+    """--tags canary,store proves the new secret and stores it; no host changes, and the report says what is left."""
+    before, version = rotation.checksums(), rotation.vault_version()
+    secret = f"tags-stored-{uuid.uuid4().hex}"
+    rotation.standins.control.set_mailbox(rotation.standins.mailbox, passwords=[rotation.v1, secret])
+    run = rotation.run("--tags", "canary,store", smtp_rotate_new_credential_file=rotation.new_credential_file(secret))
+    assert "Canary failed" not in run.output, run.output[-3000:]
+    assert rotation.vault_version() == version + 1
+    assert rotation.checksums() == before
+    report = rotation.report()
+    assert report["stored"] is True and report["target_version"] == str(version + 1)
+    assert f'"smtp_rotate_version": "{version + 1}"' in (report["finish_command"] or ""), report

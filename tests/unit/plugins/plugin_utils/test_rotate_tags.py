@@ -76,3 +76,9 @@ def test_comma_separated_text_is_read_like_the_command_line():
 
 def test_the_filter_is_exported():
     assert FilterModule().filters() == {"rotate_tag_check": rotate_tag_check}
+
+
+@pytest.mark.parametrize("skip_tags,named", [(["always"], "Remove always from"), (["lock"], "Remove lock from"),
+                                             (["report", "inspect"], "Remove report from")])
+def test_the_refusal_names_only_the_skipped_tags_to_remove(skip_tags, named):
+    assert any(named in p for p in rotate_tag_problems(["all"], skip_tags, None))
