@@ -78,7 +78,10 @@ pybin() {
 }
 
 suite_lint() {
-  PATH="$VENV/bin:$PATH" "$VENV/bin/ansible-lint" --profile production --offline -q
+  # A HOME of its own: ansible-lint prefers a collection installed in ~/.ansible/collections (galaxy-importer
+  # leaves one there), which would lint a stale copy instead of this checkout (ANSIBLE_COLLECTIONS_PATH).
+  mkdir -p "$ROOT/.build/lint-home"
+  HOME=$ROOT/.build/lint-home PATH="$VENV/bin:$PATH" "$VENV/bin/ansible-lint" --profile production --offline -q
 }
 
 # ansible-test runs pip with a filtered environment (PIP_* variables dropped) and
@@ -161,8 +164,10 @@ suite_galaxy() {
   local coll=$out/collections/ansible_collections/mailops/smtp
   mkdir -p "$coll" && tar -xzf "$tarball" -C "$coll" || return 1
   echo "--- galaxy-importer $(basename "$tarball")"
-  (cd "$out" && GALAXY_IMPORTER_CONFIG=$ROOT/tests/setup/galaxy-importer.cfg PATH="$IMPORTER/bin:$PATH" \
-     "$IMPORTER/bin/python" -m galaxy_importer.main "$tarball") > "$out/importer.log" 2>&1
+  # A HOME of its own: the importer's ansible-lint installs the collection into ~/.ansible/collections.
+  mkdir -p "$out/importer-home"
+  (cd "$out" && HOME=$out/importer-home GALAXY_IMPORTER_CONFIG=$ROOT/tests/setup/galaxy-importer.cfg \
+     PATH="$IMPORTER/bin:$PATH" "$IMPORTER/bin/python" -m galaxy_importer.main "$tarball") > "$out/importer.log" 2>&1
   local irc=$?
   # The importer exits 0 on warnings; a reviewer stops on them too.
   grep -E "^(WARNING|ERROR)" "$out/importer.log"
