@@ -70,6 +70,9 @@ def test_a_host_down_stops_the_run_before_the_canary(rotation, secrets, knobs):
     # The version the previous report (the set-up's) saw on it.
     apps = next(h for h in report["hosts"] if h["host"] == down)["apps"]
     assert apps and {a["after"] for a in apps} == {"1"}
+    # An exit path of the fleet lock: the run stopped before taking it, so it is free.
+    record, _ = rotation.lock()
+    assert record is None or record.get("state") != "held", record
 
 
 def test_report_mode_and_check_finish_and_list_the_unreachable_host(rotation, knobs):
