@@ -139,20 +139,15 @@ class BenchVault:
 
     def requests_since(self, offset: int) -> list:
         """Paths of this run's requests: on its mounts, or with a token of its policy."""
+        from tests.lab.vault_audit import audit_entries
         out = []
-        with open(self.state["audit_log"], "rb") as fh:
-            fh.seek(offset)
-            for line in fh:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("type") != "request":
-                    continue
-                path = (entry.get("request") or {}).get("path") or ""
-                policies = (entry.get("auth") or {}).get("policies") or []
-                if self.suffix in path or self.policy in policies:
-                    out.append(path)
+        for entry in audit_entries(self.state["audit_log"], offset):
+            if entry.get("type") != "request":
+                continue
+            path = (entry.get("request") or {}).get("path") or ""
+            policies = (entry.get("auth") or {}).get("policies") or []
+            if self.suffix in path or self.policy in policies:
+                out.append(path)
         return out
 
 

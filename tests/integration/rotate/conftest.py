@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,13 +189,12 @@ def _restore(lab, hosts, mains: dict) -> None:
                                      "postsuper -d ALL >/dev/null 2>&1; postfix reload >/dev/null 2>&1; true"])
 
 
-@pytest.fixture(scope="module")
-def rotation(lab, standins, tmp_path_factory):
-    """Five hosts on v1 of a Vault path of this run; everything put back afterwards."""
+@contextmanager
+def fresh_rotation(lab, standins, scratch: Path, name: str):
+    """Five hosts with their mail files put back, and a Vault path of this run at v1; all undone afterwards."""
     hosts = [h["name"] for h in lab.hosts[:5]]
     assert len(hosts) == 5, "the rotation tests need a lab of at least 5 hosts"
-    scratch = tmp_path_factory.mktemp("rotate")
-    rot = Rotation(lab, standins, scratch, hosts, f"smtp/rotate-{uuid.uuid4().hex[:10]}", standins.password)
+    rot = Rotation(lab, standins, scratch, hosts, f"smtp/{name}-{uuid.uuid4().hex[:10]}", standins.password)
     mains = _snapshot(lab, hosts)
     _restore(lab, hosts, mains)
     lab.host_run(hosts[2], ["mkdir", "-p", ENV_DIR])
@@ -202,16 +202,23 @@ def rotation(lab, standins, tmp_path_factory):
     client.secrets.kv.v2.create_or_update_secret(path=rot.path, mount_point=MOUNT,
                                                  secret={"username": standins.mailbox, "password": rot.v1})
     try:
+        yield rot
+    finally:
+        _restore(lab, hosts, mains)
+        standins.control.set_mailbox(standins.mailbox, passwords=[standins.password])
+        for path in (rot.path, rot.path + ".lock"):
+            try:
+                client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=MOUNT)
+            except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
+                pass
+
+
+@pytest.fixture(scope="module")
+def rotation(lab, standins, tmp_path_factory):
+    """Five hosts on v1 of a Vault path of this run; everything put back afterwards."""
+    with fresh_rotation(lab, standins, tmp_path_factory.mktemp("rotate"), "rotate") as rot:
         # The latest version (v1) everywhere; a re-roll is asked for explicitly (a run given nothing is refused).
         first = rot.run(smtp_rotate_version="latest")
         assert first.rc == 0, first.output[-4000:]
         assert {a for h in rot.versions().values() for a in h.values()} == {"1"}
         yield rot
-    finally:
-        _restore(lab, hosts, mains)
-        standins.control.set_mailbox(standins.mailbox, passwords=[standins.password])
-        try:
-            client.secrets.kv.v2.delete_metadata_and_all_versions(path=rot.path, mount_point=MOUNT)
-            client.secrets.kv.v2.delete_metadata_and_all_versions(path=rot.path + ".lock", mount_point=MOUNT)
-        except Exception:  # noqa: BLE001 - best effort; the path is unique to this run
-            pass

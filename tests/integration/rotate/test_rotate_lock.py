@@ -9,7 +9,6 @@ Most runs here stop early (refused at the lock, or at the canary), which keeps t
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -17,33 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ENV_DIR, MOUNT, Rotation, _restore, _snapshot
+from tests.lab.vault_audit import audit_entries
+
+from .conftest import MOUNT, fresh_rotation
 
 
 @pytest.fixture(scope="module")
 def rotation(lab, standins, tmp_path_factory):
     """Five hosts and a Vault path of this run at v1, without the shared fixture's first rollout: no test
     here needs the hosts on v1 (they check that nothing changed, or configure one host themselves)."""
-    hosts = [h["name"] for h in lab.hosts[:5]]
-    assert len(hosts) == 5, "the rotation tests need a lab of at least 5 hosts"
-    rot = Rotation(lab, standins, tmp_path_factory.mktemp("rotate-lock"), hosts,
-                   f"smtp/rotate-lock-{uuid.uuid4().hex[:10]}", standins.password)
-    mains = _snapshot(lab, hosts)
-    _restore(lab, hosts, mains)
-    lab.host_run(hosts[2], ["mkdir", "-p", ENV_DIR])
-    client = rot.vault()
-    client.secrets.kv.v2.create_or_update_secret(path=rot.path, mount_point=MOUNT,
-                                                 secret={"username": standins.mailbox, "password": rot.v1})
-    try:
+    with fresh_rotation(lab, standins, tmp_path_factory.mktemp("rotate-lock"), "rotate-lock") as rot:
         yield rot
-    finally:
-        _restore(lab, hosts, mains)
-        standins.control.set_mailbox(standins.mailbox, passwords=[standins.password])
-        for path in (rot.path, rot.path + ".lock"):
-            try:
-                client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=MOUNT)
-            except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
-                pass
 
 
 def _bad(rotation) -> str:
@@ -108,17 +91,11 @@ def test_an_expired_lock_is_taken_over_and_a_refused_check_and_set_releases_it(r
         deadline = time.monotonic() + 240
         seen = False
         while not seen and time.monotonic() < deadline and runner.is_alive():
-            with audit.open() as fh:
-                fh.seek(offset)
-                for line in fh:
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue
-                    req = entry.get("request") or {}
-                    if entry.get("type") == "response" and req.get("path") == wanted and req.get("operation") == "read":
-                        seen = True
-                        break
+            for entry in audit_entries(audit, offset):
+                req = entry.get("request") or {}
+                if entry.get("type") == "response" and req.get("path") == wanted and req.get("operation") == "read":
+                    seen = True
+                    break
             time.sleep(0.05)
         assert seen, "the run never read the credential"
         rotation.vault().secrets.kv.v2.create_or_update_secret(

@@ -37,6 +37,7 @@ if str(REPO) not in sys.path:
 from tests.lab.pki import CA  # noqa: E402
 from tests.lab.pki_bad import load_ca  # noqa: E402
 from tests.lab.standins.sealed_vault import start_sealed_vault, stop_sealed_vault  # noqa: E402
+from tests.lab.vault_audit import audit_entries  # noqa: E402
 
 BAO = REPO / ".venv" / "bin" / "bao"
 # Set to /work/main/.venv-219 to run the playbooks with ansible-core 2.19.
@@ -156,18 +157,9 @@ class Vault:
 
     def audit_requests(self, offset):
         """(operation, path) of every request of this run logged after offset."""
-        out = []
-        with open(self.audit_log, "rb") as fh:
-            fh.seek(offset)
-            for line in fh:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("type") == "request" and self._mine(entry):
-                    req = entry.get("request") or {}
-                    out.append((req.get("operation"), req.get("path")))
-        return out
+        return [((entry.get("request") or {}).get("operation"), (entry.get("request") or {}).get("path"))
+                for entry in audit_entries(self.audit_log, offset)
+                if entry.get("type") == "request" and self._mine(entry)]
 
     def wait_audit(self, offset, count, timeout=30.0):
         """The requests after offset, once at least count are logged (or the deadline passed).
