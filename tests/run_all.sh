@@ -206,7 +206,10 @@ lab_up() {
 
 suite_integration() {
   lab_up || return 1
-  "$LABDIR/ctl-exec" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/integration
+  # The slowest steps (a module fixture's set-up counts apart from its tests) go to
+  # the CI log, so the suite's growth can be traced to the tests that cause it.
+  "$LABDIR/ctl-exec" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
+    --durations=30 --durations-min=15 tests/integration
 }
 
 suite_security() {
