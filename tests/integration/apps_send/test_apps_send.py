@@ -221,6 +221,27 @@ def test_the_app_logs_in_and_sends_with_its_own_library(lab, standins, mailbox, 
     assert m["tls_version"] in ("TLSv1.2", "TLSv1.3")
 
 
+@pytest.fixture
+def password_changed(standins, mailbox):
+    """The mailbox's password changed behind the files' back; put back afterwards."""
+    standins.control.set_mailbox(mailbox, passwords=["changed-" + uuid.uuid4().hex])
+    yield mailbox
+    standins.control.set_mailbox(mailbox, passwords=[PASSWORD])
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_the_sender_fails_with_the_librarys_error_when_the_login_is_refused(lab, standins, password_changed, app):
+    """The senders' exit code is the library's verdict: a refused login is a failure, with the reply."""
+    subject = "apps-send refused %s %s" % (app, uuid.uuid4().hex)
+    p = send_as(lab, app, configured_path(app), HOST, to=TO, subject=subject, sender=password_changed,
+                keys=GENERIC_KEYS.get(app), section="mail" if app == "ini" else None)
+    out = p.stderr + p.stdout
+    assert p.returncode == 1, "%s: exit %d: %s" % (app, p.returncode, masked(out))
+    assert "535" in out and "5.7.3" in out, masked(out)
+    assert PASSWORD not in out
+    assert not [x for x in standins.control.messages() if header(x, "Subject") == subject]
+
+
 @pytest.mark.parametrize("app", APPS)
 def test_the_app_sends_to_a_loopback_relay_without_auth_or_tls(lab, loopback_sink, app):
     # HAND-WRITTEN relay file (RELAY_FILES): swap for the via_relay output when it exists.
