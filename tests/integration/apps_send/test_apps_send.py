@@ -178,11 +178,13 @@ def loopback_sink(lab, app_host):
     record.write_text("")
     cmd = in_host(lab.host(HOST)["pid"], [sys.executable, "-B", str(SINK), "--port", str(SINK_PORT),
                                           "--out", str(record)])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = record.with_suffix(".log")
+    with open(log, "w") as err:  # aiosmtpd's own log: kept off the pipe, which nobody reads later
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 30)
         line = proc.stdout.readline() if ready else ""
-        assert line.strip() == "listening", "the sink did not start: %r" % line
+        assert line.strip() == "listening", "the sink did not start: %r %s" % (line, log.read_text()[-1000:])
         yield record
     finally:
         proc.terminate()
@@ -192,6 +194,7 @@ def loopback_sink(lab, app_host):
             proc.kill()
             proc.wait(5)
         record.unlink()
+        log.unlink()
 
 
 def masked(text: str) -> str:

@@ -67,9 +67,12 @@ def build(lab_dir: Path) -> dict:
         missing = [j for j in JAKARTA_JARS if not os.path.exists(j)]
         if missing:
             raise RuntimeError("%s missing: install libjakarta-mail-java (tests/apt-packages.txt)" % missing)
-        subprocess.run(["javac", "-nowarn", "-cp", ":".join(JAKARTA_JARS), "-d", str(tmp / "classes"),
-                        str(HERE / "SpringSend.java"), str(PROPS_READER)],
-                       check=True, capture_output=True, text=True, timeout=300)
+        javac = subprocess.run(["javac", "-nowarn", "-cp", ":".join(JAKARTA_JARS), "-d", str(tmp / "classes"),
+                                str(HERE / "SpringSend.java"), str(PROPS_READER)],
+                               check=False, capture_output=True, text=True, timeout=300)
+        if javac.returncode != 0:
+            raise RuntimeError("javac failed on the Spring sender (default-jdk-headless and "
+                               "libjakarta-mail-java, tests/apt-packages.txt):\n" + javac.stderr[-2000:])
         if not os.path.isdir("/usr/share/gocode/src/gopkg.in/mail.v2"):
             raise RuntimeError("golang-gopkg-mail.v2-dev is needed (tests/apt-packages.txt)")
         build_go_ini_reader(HERE / "grafana_send.go", tmp)
