@@ -182,8 +182,8 @@ def loopback_sink(lab, app_host):
     with open(log, "w") as err:  # aiosmtpd's own log: kept off the pipe, which nobody reads later
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline() if ready else ""
+        readable = select.select([proc.stdout], [], [], 30)[0]
+        line = proc.stdout.readline() if readable else ""
         assert line.strip() == "listening", "the sink did not start: %r %s" % (line, log.read_text()[-1000:])
         yield record
     finally:
