@@ -154,6 +154,15 @@ def test_ehlo_with_an_invalid_name_gets_501_5_5_4(standins):
         assert client.ehlo("[198.18.0.1]")[0] == 250
 
 
+def test_auth_login_prompts_are_exchanges_username_and_password(standins):
+    """[MS-XLOGIN]: 334 VXNlcm5hbWU6 ("Username:"), then 334 UGFzc3dvcmQ6 ("Password:"); clients such as
+    gopkg.in/mail.v2 (Grafana) refuse other prompts."""
+    with submission(standins) as client:
+        assert client.docmd("AUTH", "LOGIN") == (334, b"VXNlcm5hbWU6")
+        assert client.docmd("bm9ib2R5QGNvbnRvc28uY29t") == (334, b"UGFzc3dvcmQ6")
+        assert client.docmd("d3Jvbmc=")[0] == 535
+
+
 def test_errors_end_with_host_timestamp_and_id_in_brackets(standins):
     with submission(standins) as client:
         code, reply = client.docmd("AUTH", "LOGIN " + "bm9ib2R5QGNvbnRvc28uY29t")

@@ -51,6 +51,12 @@ _session_ids = itertools.count(1)
 
 
 class StandinSMTP(SMTP):
+    # AUTH LOGIN prompts as Exchange sends them ([MS-XLOGIN]: 334 VXNlcm5hbWU6, 334 UGFzc3dvcmQ6),
+    # not aiosmtpd's "User Name\0"/"Password\0": some clients (gopkg.in/mail.v2, Grafana's
+    # mailer) answer only to these words.
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
+
     def __init__(self, handler, *, role: str, port: int, server_name: str, state, contexts,
                  implicit_tls: bool, allowed_sources=(), idle_timeout: float = 300, loop=None):
         self.role = role
