@@ -11,9 +11,9 @@ import subprocess
 import time
 import uuid
 
-from tests.integration.relay.conftest import (CLIENT, DOMAIN, OUTSIDER, RELAY, messages_to, queued_recipients, relay_log, submit,
-                       wait_log)
 from tests.integration.configure.conftest import wait_for_message
+from tests.integration.relay.conftest import (CLIENT, DOMAIN, OUTSIDER, RELAY, messages_to, queued_recipients,
+                                              relay_log, submit, wait_log)
 
 PS_SAMPLER = "while :; do ps -eo args= ; sleep 0.05; done"
 
@@ -96,7 +96,7 @@ def assert_kept(lab, standins, to: str) -> None:
     """Deferred: still in the relay's queue, not delivered, not bounced."""
     assert to in queued_recipients(lab)
     assert not messages_to(standins, to)
-    assert f"to=<{to}>" not in "".join(l for l in relay_log(lab).splitlines(True) if "status=bounced" in l)
+    assert f"to=<{to}>" not in "".join(line for line in relay_log(lab).splitlines(True) if "status=bounced" in line)
 
 
 def test_deferrals_keep_the_message_and_permanent_refusals_bounce(lab, standins, relay):

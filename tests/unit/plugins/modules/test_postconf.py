@@ -32,4 +32,4 @@ def test_only_what_differs_changes():
 
 def test_nothing_to_do_is_no_change():
     main, master = parse_main(MAIN), parse_master(MASTER)
-    assert plan(main, master, dict(main), {k: v for k, v in master.items()}) == ([], [], [], [])
+    assert plan(main, master, dict(main), dict(master)) == ([], [], [], [])
