@@ -1,0 +1,229 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailops.smtp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the smtp_relay role writes into Postfix, decided in one place (docs/relay.md).
+
+Two groups of main.cf parameters, so that the relay and the postfix preset of
+mailops.smtp.settings can share one Postfix instance without undoing each other:
+
+* LISTENER_KEYS: who may submit to the relay and for which recipients. Always the relay's.
+* the upstream: in the xoauth2 mode the relay's own pipe transport (XOAUTH2_KEYS and a
+  master.cf entry); in the basic and connector modes the postfix preset's keys, which the
+  role writes through mailops.smtp.settings with the budget computed here.
+
+Microsoft 365 limits a mailbox, not a host: at most 3 connections sending at once and
+30 messages a minute. Relays that share a mailbox share that budget, so each gets its part.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import math
+import re
+
+# Microsoft 365, per mailbox (m365-facts.md, "Limits per mailbox").
+MAILBOX_CONNECTIONS_MAX = 3
+MAILBOX_MESSAGES_PER_MINUTE_MAX = 30
+
+# The pipe transport of the xoauth2 mode. An underscore, not a '-': Postfix derives
+# parameter names from it (<transport>_destination_rate_delay).
+XOAUTH2_TRANSPORT = "mailops_xoauth2"
+# One fixed next hop, so that Postfix counts every message as one destination (the
+# mailbox): without it, the rate delay and the concurrency would apply per recipient domain.
+XOAUTH2_NEXTHOP = "m365"
+
+LOOPBACK_NETWORKS = ["127.0.0.0/8", "[::1]/128"]
+
+LISTENER_KEYS = ("inet_interfaces", "mynetworks", "smtpd_relay_restrictions",
+                 "smtpd_recipient_restrictions", "smtpd_tls_security_level")
+XOAUTH2_KEYS = ("default_transport", "relay_transport", "relayhost", "sender_canonical_maps",
+                XOAUTH2_TRANSPORT + "_destination_concurrency_limit",
+                XOAUTH2_TRANSPORT + "_destination_rate_delay",
+                XOAUTH2_TRANSPORT + "_destination_concurrency_failed_cohort_limit")
+
+_DOMAIN = re.compile(r"^(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z")
+_ADDRESS = re.compile(r"^[^\s@{}$,]+@[^\s@{}$,]+\Z")
+
+
+class RelayError(ValueError):
+    """A setting the relay cannot honour; the message says what to change."""
+
+
+def _positive_int(value, name):
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise RelayError("%s must be a whole number, not %r" % (name, value))
+    if n < 1 or n != float(value):
+        raise RelayError("%s must be a whole number of at least 1, not %r" % (name, value))
+    return n
+
+
+def mailbox_budget(connections=2, messages_per_minute=MAILBOX_MESSAGES_PER_MINUTE_MAX, relays=1):
+    """This relay's share of its mailbox's budget: {'concurrency': N, 'rate_delay': 'Ns'}.
+
+    Each of `relays` relays gets connections // relays connections and one message every
+    ceil(60 * relays / messages_per_minute) seconds, so the sums never exceed the mailbox's
+    limits (rounding always goes down for connections and up for the delay).
+    """
+    connections = _positive_int(connections, "smtp_relay_mailbox_connections")
+    per_minute = _positive_int(messages_per_minute, "smtp_relay_mailbox_messages_per_minute")
+    relays = _positive_int(relays, "smtp_relay_mailbox_relays")
+    if connections > MAILBOX_CONNECTIONS_MAX:
+        raise RelayError("smtp_relay_mailbox_connections is %d, but Microsoft 365 answers a mailbox's "
+                         "connection number %d sending at once with 432 4.3.2; use %d or fewer"
+                         % (connections, MAILBOX_CONNECTIONS_MAX + 1, MAILBOX_CONNECTIONS_MAX))
+    if per_minute > MAILBOX_MESSAGES_PER_MINUTE_MAX:
+        raise RelayError("smtp_relay_mailbox_messages_per_minute is %d, but Microsoft 365 delays every "
+                         "message of a mailbox beyond %d a minute; use %d or fewer"
+                         % (per_minute, MAILBOX_MESSAGES_PER_MINUTE_MAX, MAILBOX_MESSAGES_PER_MINUTE_MAX))
+    if relays > connections:
+        raise RelayError("%d relays share one mailbox whose budget is %d connection(s) sending at once: "
+                         "each relay needs one. Send through at most %d designated relay hosts "
+                         "(smtp_relay_listen on them, the applications' relay host pointing there), or "
+                         "give each group of relays its own mailbox." % (relays, connections, connections))
+    return {"concurrency": connections // relays,
+            "rate_delay": "%ds" % int(math.ceil(60.0 * relays / per_minute))}
+
+
+def _network(value):
+    text = str(value).strip()
+    bare = text[1:].replace("]", "", 1) if text.startswith("[") else text
+    try:
+        net = ipaddress.ip_network(bare, strict=False)
+    except ValueError:
+        raise RelayError("smtp_relay_allowed_networks: %r is not an address or network (CIDR); "
+                         "name each client network as 198.51.100.0/24 or 2001:db8::/64" % (value,))
+    if net.prefixlen == 0:
+        raise RelayError("smtp_relay_allowed_networks: %s lets every address relay (an open relay); "
+                         "name the client networks" % net)
+    return "[%s]/%d" % (net.network_address, net.prefixlen) if net.version == 6 else str(net)
+
+
+def _listen_addresses(listen):
+    if listen in (None, "", "loopback", []):
+        return None
+    items = [listen] if not isinstance(listen, (list, tuple)) else list(listen)
+    out = []
+    for item in items:
+        try:
+            out.append(str(ipaddress.ip_address(str(item).strip())))
+        except ValueError:
+            raise RelayError("smtp_relay_listen: %r is not an IP address; give the relay host's own "
+                             "address(es), or 'loopback' for a relay on each application host" % (item,))
+    return out
+
+
+def _domains(domains, what):
+    out = []
+    for d in domains or []:
+        d = str(d).strip().lower().rstrip(".")
+        if not _DOMAIN.match(d):
+            raise RelayError("%s: %r is not a domain name" % (what, d))
+        out.append(d)
+    return out
+
+
+def listener_settings(listen="loopback", allowed_networks=None, recipient_domains=None):
+    """The main.cf keys of who may submit and to whom (LISTENER_KEYS).
+
+    Only the loopback and the given networks may relay (permit_mynetworks, then
+    reject_unauth_destination: Postfix never relays for anyone else). With
+    recipient_domains, every other recipient is refused, even from an allowed client.
+    """
+    addresses = _listen_addresses(listen)
+    networks = list(LOOPBACK_NETWORKS)
+    for n in allowed_networks or []:
+        n = _network(n)
+        if n not in networks:
+            networks.append(n)
+    if addresses is not None and len(networks) == len(LOOPBACK_NETWORKS):
+        raise RelayError("smtp_relay_listen names %s but smtp_relay_allowed_networks is empty: no client "
+                         "could use the relay; name the application hosts' networks" % ", ".join(addresses))
+    domains = _domains(recipient_domains, "smtp_relay_recipient_domains")
+    if domains:
+        # inline: maps need no postmap; a domain key matches every address of the domain.
+        recipients = "check_recipient_access inline:{ %s }, reject" % ", ".join("%s=OK" % d for d in domains)
+    else:
+        recipients = "permit_mynetworks, reject_unauth_destination"
+    return {
+        "inet_interfaces": "loopback-only" if addresses is None else ", ".join(["127.0.0.1"] + addresses),
+        "mynetworks": " ".join(networks),
+        "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+        "smtpd_recipient_restrictions": recipients,
+        # On the loopback, no STARTTLS: some mail libraries (Symfony Mailer) upgrade whenever it is
+        # offered and then fail on the certificate. A remote relay offers it only with a certificate.
+        "smtpd_tls_security_level": "none",
+    }
+
+
+def xoauth2_settings(budget, helper_argv, user, sender=None, maxproc=None):
+    """The main.cf keys and the master.cf entry of the xoauth2 mode's pipe transport."""
+    t = XOAUTH2_TRANSPORT
+    if sender is not None and sender != "" and not _ADDRESS.match(str(sender)):
+        raise RelayError("smtp_relay_from_address %r cannot be used in a static: map "
+                         "(it needs one '@', no whitespace, braces, '$' or ',')" % (sender,))
+    if not re.match(r"^[a-z_][a-z0-9_-]*\Z", str(user)):
+        raise RelayError("smtp_relay_user %r is not a user name" % (user,))
+    for arg in helper_argv:
+        if re.search(r"\s", str(arg)):
+            raise RelayError("the relay helper's argument %r holds whitespace, which master.cf cannot carry; "
+                             "use paths without spaces" % (arg,))
+    main = {
+        "default_transport": "%s:%s" % (t, XOAUTH2_NEXTHOP),
+        "relay_transport": "%s:%s" % (t, XOAUTH2_NEXTHOP),
+        "relayhost": None,
+        "sender_canonical_maps": "static:%s" % sender if sender else None,
+        t + "_destination_concurrency_limit": str(budget["concurrency"]),
+        t + "_destination_rate_delay": budget["rate_delay"],
+        # Postfix's advice with a rate delay: one failed connection must not stop the destination.
+        t + "_destination_concurrency_failed_cohort_limit": "10",
+    }
+    # maxproc caps the helpers (each one SMTP connection) even if the limits above were changed.
+    entry = "%s unix - n n - %d pipe flags=q null_sender= user=%s argv=%s ${sender} ${recipient}" % (
+        t, int(maxproc or budget["concurrency"]), user, " ".join(str(a) for a in helper_argv))
+    return {"main": main, "master": {t + "/unix": entry}}
+
+
+def relay_postfix_settings(mode, budget, listen="loopback", allowed_networks=None, recipient_domains=None,
+                           helper_argv=None, user="mailops-relay", sender=None):
+    """Everything the relay writes with mailops.smtp.postconf: {'main': {...}, 'master': {...}}.
+
+    In the basic and connector modes the upstream keys are the postfix preset's (written with
+    mailops.smtp.settings); the relay then removes its own xoauth2 transport, if an earlier
+    run in that mode left it.
+    """
+    if mode not in ("xoauth2", "basic", "connector"):
+        raise RelayError("smtp_relay_upstream is xoauth2, connector or basic, not %r" % (mode,))
+    out = {"main": listener_settings(listen, allowed_networks, recipient_domains), "master": {}}
+    if mode == "xoauth2":
+        x = xoauth2_settings(budget, helper_argv or [], user, sender)
+        out["main"].update(x["main"])
+        out["master"].update(x["master"])
+    else:
+        for key in XOAUTH2_KEYS:
+            if key.startswith(XOAUTH2_TRANSPORT):
+                out["main"][key] = None
+        out["master"][XOAUTH2_TRANSPORT + "/unix"] = None
+    return out
+
+
+def submission_endpoint(endpoint="m365"):
+    """{'profile', 'host', 'port'} of the XOAUTH2 upstream, from a profile name or {profile, host, ports}."""
+    from ansible_collections.mailops.smtp.plugins.module_utils.profiles import PROFILES
+    ep = {"profile": endpoint} if isinstance(endpoint, str) else dict(endpoint or {})
+    profile = ep.get("profile") or "m365"
+    known = PROFILES.get(profile)
+    if known is None or "xoauth2" not in known.get("auth_mechanisms", []):
+        if not ep.get("host"):
+            raise RelayError("the endpoint profile %r offers no XOAUTH2 submission; use m365, m365_gcc_high, "
+                             "m365_dod or m365_china, or give {profile: custom, host, ports}" % (profile,))
+    host = ep.get("host") or known["host"]
+    ports = ep.get("ports") or (known or {}).get("ports") or [587]
+    first = ports[0]
+    port = int(first.get("port") if isinstance(first, dict) else first)
+    return {"profile": profile, "host": host, "port": port}

@@ -1,0 +1,162 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The smtp_relay role on the real Postfix of host1, upstream xoauth2, against the stand-ins.
+
+One relay set-up (conftest.relay, module scope) serves every test here; the tests run in file order.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+
+from tests.integration.configure.conftest import wait_for_message
+from tests.integration.relay.conftest import (CLIENT, DOMAIN, OUTSIDER, RELAY, messages_to, queued_recipients,
+                                              relay_log, submit, wait_log)
+
+PS_SAMPLER = "while :; do ps -eo args= ; sleep 0.05; done"
+
+
+def rcpt(tag: str) -> str:
+    return f"relay-{tag}-{uuid.uuid4().hex[:8]}@{DOMAIN}"
+
+
+def test_check_mode_changes_nothing_then_the_run_sets_up_the_relay(lab, relay):
+    check, run = relay["check"], relay["run"]
+    assert check.rc == 0, check.output[-3000:]
+    assert check.stats(RELAY)["changed"] >= 1
+    assert relay["after_check"] == relay["before"]  # --check wrote neither main.cf nor master.cf...
+    assert "+default_transport = mailops_xoauth2:m365" in check.stdout  # ...and showed what it would write
+    assert run.rc == 0, run.output[-3000:]
+    conf = lab.host_run(RELAY, ["postconf", "-h", "inet_interfaces", "mynetworks", "default_transport",
+                                "mailops_xoauth2_destination_concurrency_limit",
+                                "mailops_xoauth2_destination_rate_delay"]).stdout.splitlines()
+    assert conf == [f"127.0.0.1, {lab.host(RELAY)['ip']}", f"127.0.0.0/8 [::1]/128 {lab.host(CLIENT)['ip']}/32",
+                    "mailops_xoauth2:m365", "2", "2s"]
+    # Without systemd, the role restarted Postfix itself: it listens on the new address.
+    listening = lab.host_run(RELAY, ["ss", "-ltn"]).stdout
+    assert f"{lab.host(RELAY)['ip']}:25 " in listening
+
+
+def test_xoauth2_delivers_within_the_mailbox_limits_and_leaks_no_token(lab, standins, relay):
+    before = standins.control.mailbox_counters(standins.mailbox)
+    sampler = subprocess.Popen(["nsenter", "-t", str(lab.host(RELAY)["pid"]), "-m", "-u", "-n", "--",
+                                "sh", "-c", PS_SAMPLER], stdout=subprocess.PIPE, text=True)
+    try:
+        tos = [rcpt(f"burst{i}") for i in range(6)]
+        for to in tos:
+            out = submit(lab, CLIENT, to, f"burst {to}", standins.mailbox)
+            assert out.get("data", [0])[0] == 250, out
+        msgs = [wait_for_message(standins, f"burst {to}") for to in tos]
+    finally:
+        sampler.terminate()
+        ps = sampler.communicate(timeout=10)[0]
+    for m in msgs:
+        assert m["auth_mechanism"] == "XOAUTH2" and m["auth_identity"] == standins.mailbox, m
+        assert m["peer"][0] == lab.host(RELAY)["ip"]
+    # The budget: 2 connections sending at once, one message every 2 s (30 a minute).
+    after = standins.control.mailbox_counters(standins.mailbox)
+    assert after["peak_sending"] <= 2
+    assert after["send_rejected_concurrency"] == before["send_rejected_concurrency"]
+    assert after["messages_delayed"] == before["messages_delayed"]
+    # Postfix spaces the *starts* of deliveries by the rate delay; the stand-in records their ends,
+    # which move with each session's length (up to a second on a loaded machine). Without the delay,
+    # two connections would finish messages a few milliseconds apart.
+    times = sorted(m["received_at"] for m in msgs)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 1.0 and times[-1] - times[0] >= 2 * len(gaps) - 1.0, gaps
+    assert all(len(messages_to(standins, to)) == 1 for to in tos)
+    # The token is in no log, no queue file, no command line, nothing Ansible printed.
+    tokens = [t["token"] for t in standins.control.issued_tokens(standins.app.client_id)]
+    assert tokens
+    assert "relay-send" in ps  # the sampler saw the helper run
+    spool = lab.host_run(RELAY, ["sh", "-c", "cat /var/log/postfix.log; find /var/spool/postfix -type f "
+                                             "-exec cat {} + 2>/dev/null; cat /etc/postfix/main.cf "
+                                             "/etc/postfix/master.cf"]).stdout
+    output = relay["check"].output + relay["run"].output
+    for t in tokens:
+        assert t not in ps and t not in spool and t not in output
+    assert standins.app.secret not in output
+
+
+def test_never_an_open_relay(lab, standins, relay):
+    outside = submit(lab, OUTSIDER, rcpt("outsider"), "from outside", standins.mailbox)
+    assert outside["rcpt"][0] == 554 and "Relay access denied" in outside["rcpt"][1], outside
+    # An allowed client cannot reach a domain that is not configured...
+    other = submit(lab, CLIENT, "someone@example.net", "other domain", standins.mailbox)
+    assert other["rcpt"][0] == 554 and "Access denied" in other["rcpt"][1], other
+    # ...and an outsider cannot reach the relay's own local domain either.
+    local = submit(lab, OUTSIDER, "root@localhost", "local from outside", standins.mailbox)
+    assert local["rcpt"][0] == 554, local
+    assert not messages_to(standins, "someone@example.net")
+
+
+def assert_kept(lab, standins, to: str) -> None:
+    """Deferred: still in the relay's queue, not delivered, not bounced."""
+    assert to in queued_recipients(lab)
+    assert not messages_to(standins, to)
+    assert f"to=<{to}>" not in "".join(line for line in relay_log(lab).splitlines(True) if "status=bounced" in line)
+
+
+def test_deferrals_keep_the_message_and_permanent_refusals_bounce(lab, standins, relay):
+    ctl = standins.control
+    box = standins.mailbox
+    token_meta = "/var/lib/mailops-smtp/relay.token.json"
+    refresh = ["sh", "-c", "sed -n 's/^[^#].* root //p' /etc/cron.d/mailops-smtp-relay-token | sh"]
+    deferred = {}
+    try:
+        # A 4xx reply.
+        ctl.set_fault("throttle", stage="mail")
+        deferred["4xx"] = rcpt("throttled")
+        submit(lab, CLIENT, deferred["4xx"], "4xx", box)
+        wait_log(lab, rf"to=<{deferred['4xx']}>.*status=deferred .*451 4\.7\.500")
+        assert_kept(lab, standins, deferred['4xx'])
+        ctl.clear_faults()
+        # An AUTH refusal: Microsoft no longer takes the token the relay holds.
+        ctl.expire_tokens()
+        deferred["auth"] = rcpt("auth")
+        submit(lab, CLIENT, deferred["auth"], "auth", box)
+        wait_log(lab, rf"to=<{deferred['auth']}>.*status=deferred .*535 5\.7\.3")
+        assert_kept(lab, standins, deferred['auth'])
+        # A token failure: the token has expired and Entra is down, so the refresher cannot renew it.
+        ctl.set_entra_fault("down")
+        lab.host_run(RELAY, ["sh", "-c", f"echo '{{\"expires_at\": 1}}' > {token_meta}"])
+        lab.host_run(RELAY, refresh, check=False)
+        deferred["token"] = rcpt("token")
+        submit(lab, CLIENT, deferred["token"], "token", box)
+        wait_log(lab, rf"to=<{deferred['token']}>.*status=deferred .*XOAUTH2 token .* has expired")
+        assert_kept(lab, standins, deferred['token'])
+        ctl.clear_faults(target="entra")
+        lab.host_run(RELAY, refresh)  # what cron does next
+        # The daily recipient limit: 554 5.2.0, over within a day.
+        # One recipient a day, and a message to two: refused whatever was sent before.
+        ctl.set_mailbox(box, recipients_per_day=1)
+        deferred["quota"], deferred["quota2"] = rcpt("quota"), rcpt("quota2")
+        submit(lab, CLIENT, f"{deferred['quota']},{deferred['quota2']}", "quota", box)
+        wait_log(lab, rf"to=<{deferred['quota']}>.*status=deferred .*554 5\.2\.0 .*SubmissionQuotaExceeded")
+        assert_kept(lab, standins, deferred['quota'])
+    finally:
+        ctl.clear_faults()
+        ctl.set_mailbox(box, recipients_per_day=10000)
+        ctl.set_clock(60)  # ends the day's block
+    # Any other 5xx bounces, with the server's text: a From the mailbox may not send as.
+    bounced = rcpt("sendas")
+    submit(lab, CLIENT, bounced, "sendas", box, header_from=f"someone-else@{DOMAIN}")
+    wait_log(lab, rf"to=<{bounced}>.*status=bounced .*554 5\.2\.252 SendAsDenied")
+    assert bounced not in queued_recipients(lab)
+    # Once the causes are gone, every deferred message is delivered (Postfix retries; the lab's
+    # backoff is seconds, a flush makes it now), exactly once.
+    lab.host_run(RELAY, ["postqueue", "-f"])
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and any(len(messages_to(standins, to)) < 1 for to in deferred.values()):
+        time.sleep(1)
+    for to in deferred.values():
+        assert len(messages_to(standins, to)) == 1, (to, relay_log(lab)[-3000:])
+    assert not messages_to(standins, bounced)
+
+
+def test_a_second_run_changes_nothing(lab, relay):
+    again = relay["runner"].run(RELAY, relay["vars"])
+    assert again.rc == 0, again.output[-3000:]
+    assert again.stats(RELAY)["changed"] == 0, again.changed_tasks()
