@@ -175,8 +175,8 @@ def test_generic_formats_reference_parsers(tmp_path, relay):
     env = tmp_path / ".env"
     move(env, relay, format="env", keys={k: v.replace(".", "_").upper() for k, v in KEYS.items()})
     vals = dotenv_values(env)
-    assert {k: v for k, v in vals.items()} == {"MAIL_HOST": host, "MAIL_PORT": str(port),
-                                               "MAIL_STARTTLS": str(tls).lower()}
+    assert dict(vals) == {"MAIL_HOST": host, "MAIL_PORT": str(port),
+                          "MAIL_STARTTLS": str(tls).lower()}
 
     props = tmp_path / "app.properties"
     move(props, relay, format="properties", keys=KEYS)
