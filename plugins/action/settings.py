@@ -81,10 +81,11 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
         check_args(args)
+        # In via_relay mode no credential goes to the host at all.
+        args = without_unused_credential(args)
         cred = args.get("credential") or {}
         _pipelining.check(self, task_vars, _pipelining.has_secret(cred.get(k) for k in SECRET_FIELDS))
         args["_fingerprint_key"] = _mask.new_key()
-        args = without_unused_credential(args)
         if args.get("format") == "yaml":
             args.update(self._yaml(args, task_vars))
         mod = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)

@@ -77,8 +77,9 @@ def a(key, value, secret=False, what=None):
 
 def refuse_oauth(preset):
     raise FormatError(
-        "preset %s cannot authenticate with XOAUTH2. Relay its mail through a host that can "
-        "(msmtp, or Postfix in connector mode: options.mode=connector, which relays to "
+        "preset %s cannot authenticate with XOAUTH2. Send its mail through a relay that can, with "
+        "options.mode=via_relay (no user, no password in the application's settings; the relay logs in "
+        "with XOAUTH2 or through the connector, Postfix's options.mode=connector, which relays to "
         "<tenant>.mail.protection.outlook.com:25 without a mailbox password)." % preset)
 
 
