@@ -1,6 +1,7 @@
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The `via-relay` block of docs/basic-auth-retirement.md, run through the role on the lab (issue 20 section 2).
+"""The `via-relay` block of docs/basic-auth-retirement.md (and configure.md's `via-relay-laravel`, a
+designated relay host), run through the role on the lab (issue 20 section 2).
 
 host1 starts with msmtp and Grafana logging in with a mailbox password (the direct way). The doc's
 block then moves them to `options.mode: via_relay` behind the host's own Postfix in connector mode,
@@ -15,7 +16,7 @@ import uuid
 
 from tests.integration.configure.conftest import wait_for_message
 
-from .conftest import RETIREMENT_DOC, doc_example, failures, host_read, host_sh, pick
+from .conftest import CONFIGURE_DOC, RETIREMENT_DOC, doc_example, failures, host_read, host_sh, pick
 
 SECRET = pick("a'\"'\"b")[0]
 FILES = ("/etc/msmtprc", "/etc/grafana/grafana.ini")
@@ -23,7 +24,7 @@ FILES = ("/etc/msmtprc", "/etc/grafana/grafana.ini")
 
 def test_apps_move_to_the_relay_with_no_credential(lab, standins, configure, connector_host):
     h = connector_host
-    host_sh(lab, h, "rm -rf /etc/msmtprc /etc/grafana && mkdir -p /etc/grafana")
+    host_sh(lab, h, "rm -rf /etc/msmtprc /etc/grafana /srv/shop && mkdir -p /etc/grafana /srv/shop")
     try:
         direct = {"smtp_configure_credential": {"type": "basic", "username": standins.mailbox, "password": SECRET},
                   "smtp_configure_preflight": False,
@@ -35,7 +36,10 @@ def test_apps_move_to_the_relay_with_no_credential(lab, standins, configure, con
         example = doc_example(RETIREMENT_DOC, "via-relay")
         assert [a["options"]["mode"] for a in example["smtp_configure_apps"]] == ["connector", "via_relay", "via_relay"]
         # No smtp_configure_credential and no Vault: only the connector's preflight runs.
-        role_vars = dict(example, smtp_configure_ca_path=lab.ca, smtp_configure_from_address=standins.mailbox)
+        # configure.md's Laravel app behind a designated relay host rides along: written, not sent from.
+        laravel = doc_example(CONFIGURE_DOC, "via-relay-laravel")
+        role_vars = dict(example, smtp_configure_ca_path=lab.ca, smtp_configure_from_address=standins.mailbox,
+                         smtp_configure_apps=example["smtp_configure_apps"] + laravel)
         run = configure.run(h, role_vars)
         assert run.rc == 0, failures(run)
         assert SECRET not in run.output
@@ -48,6 +52,10 @@ def test_apps_move_to_the_relay_with_no_credential(lab, standins, configure, con
         assert "host = 127.0.0.1:25" in smtp and "startTLS_policy = NoStartTLS" in smtp
         assert not [line for line in smtp if line.startswith(("user", "password"))]
 
+        env = host_read(lab, h, "/srv/shop/.env").splitlines()
+        assert {'MAIL_HOST="relay1.example.com"', "MAIL_PORT=25", 'MAIL_ENCRYPTION="tls"'} <= set(env), env
+        assert not [line for line in env if line.startswith(("MAIL_USERNAME", "MAIL_PASSWORD"))]
+
         subject = "via relay %s" % uuid.uuid4().hex
         p = lab.host_run(h, ["msmtp", "-C", "/etc/msmtprc", "-a", "mailops", "ops@contoso.com"], check=False,
                          input="From: %s\nTo: ops@contoso.com\nSubject: %s\n\nfrom msmtp through Postfix\n"
@@ -59,4 +67,4 @@ def test_apps_move_to_the_relay_with_no_credential(lab, standins, configure, con
         again = configure.run(h, role_vars)
         assert again.rc == 0 and again.stats(h)["changed"] == 0, again.changed_tasks() or failures(again)
     finally:
-        host_sh(lab, h, "rm -rf /etc/msmtprc /etc/grafana")
+        host_sh(lab, h, "rm -rf /etc/msmtprc /etc/grafana /srv/shop")
