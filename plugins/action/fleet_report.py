@@ -27,7 +27,7 @@ FILE_MODE = 0o640
 DIR_MODE = 0o750
 ARGS = frozenset(("results", "hosts", "result_var", "auth_result_var", "auth_hosts", "apps_var", "connector_var",
                   "report_dir", "formats", "max_fail_percentage", "title", "apps", "connector",
-                  "credential"))
+                  "credential", "relay_upstream", "relay_upstream_var"))
 DEFAULT_DIR = "smtp-validate-report"
 
 
@@ -146,6 +146,20 @@ def from_hostvars(args, task_vars):
     return results, apps, (connector if connector or connector_var else None)
 
 
+def relay_upstreams_from_hostvars(args, task_vars):
+    """host -> the upstream of the relay its via_relay apps send through, from each host's variable
+    (relay_upstream_var, default mailops_smtp_relay_upstream); hosts without it are left out."""
+    hostvars = task_vars.get("hostvars") or {}
+    name = args.get("relay_upstream_var") or _report.RELAY_UPSTREAM_VAR
+    out = {}
+    for host in args["hosts"]:
+        host = to_text(host)
+        value = (hostvars[host] if host in hostvars else {}).get(name)
+        if value:
+            out[host] = to_text(value)
+    return out
+
+
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
@@ -162,11 +176,14 @@ class ActionModule(ActionBase):
             args["results"], apps, connector = from_hostvars(args, task_vars or {})
             args["apps"] = args.get("apps") if apps is None else apps
             args["connector"] = args.get("connector") if connector is None else connector
+            if args.get("relay_upstream") is None:
+                args["relay_upstream"] = relay_upstreams_from_hostvars(args, task_vars or {})
         try:
             report = _report.build_report(
                 args["results"], apps=args.get("apps"), connector=args.get("connector"),
                 max_fail_percentage=0 if args.get("max_fail_percentage") is None else args["max_fail_percentage"],
-                title=args.get("title"), credential=args.get("credential"))
+                title=args.get("title"), credential=args.get("credential"),
+                relay_upstream=args.get("relay_upstream"))
         except _report.ReportInputError as exc:
             raise AnsibleActionFail(to_text(exc))
         try:

@@ -14,9 +14,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _mask
+from ansible_collections.mailops.smtp.plugins.module_utils import _presets_via_relay as via_relay
+from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import FormatError
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import LOGICAL, PRESETS, SECRET_LOGICAL
 from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import (
-    PRIVATE_OPTIONS, SettingsError, build_context, check_types)
+    PRIVATE_OPTIONS, SettingsError, build_context, check_types, without_unused_credential)
 from ansible_collections.mailops.smtp.plugins.plugin_utils import _pipelining
 
 MODULE = "mailops.smtp.settings"
@@ -53,6 +55,23 @@ def check_args(args):
             raise AnsibleActionFail("format %s needs path" % fmt)
 
 
+def yaml_assignments(args, ctx):
+    """[(key, value or DELETE, secret)] of a YAML file, from its keys map; in via_relay mode no login's."""
+    if via_relay.is_via_relay(args.get("options")):
+        try:
+            found = via_relay.generic_assignments("yaml", ctx, args["options"], args["keys"])
+        except FormatError as e:
+            raise AnsibleActionFail(str(e))
+        return [(appkey, value, secret) for appkey, value, secret, _what in found]
+    assignments = []
+    for logical, appkey in args["keys"].items():
+        value = ctx.get(logical)
+        if value in (None, ""):
+            raise AnsibleActionFail("keys maps %s, but its value is missing or empty (credential or smtp)" % logical)
+        assignments.append((appkey, value, logical in SECRET_LOGICAL))
+    return assignments
+
+
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
@@ -62,6 +81,8 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
         check_args(args)
+        # In via_relay mode no credential goes to the host at all.
+        args = without_unused_credential(args)
         cred = args.get("credential") or {}
         _pipelining.check(self, task_vars, _pipelining.has_secret(cred.get(k) for k in SECRET_FIELDS))
         args["_fingerprint_key"] = _mask.new_key()
@@ -78,12 +99,7 @@ class ActionModule(ActionBase):
             ctx = build_context(args.get("smtp"), args.get("credential"))
         except SettingsError as e:
             raise AnsibleActionFail(str(e))
-        assignments = []
-        for logical, appkey in args["keys"].items():
-            value = ctx.get(logical)
-            if value in (None, ""):
-                raise AnsibleActionFail("keys maps %s, but its value is missing or empty (credential or smtp)" % logical)
-            assignments.append((appkey, value, logical in SECRET_LOGICAL))
+        assignments = yaml_assignments(args, ctx)
         # The module reads the file as it will write it: the same checks (symlink, not a
         # regular file), and the hash it compares under its lock before the rename.
         read_args = dict((k, args[k]) for k in ("path", "follow", "format") if k in args)

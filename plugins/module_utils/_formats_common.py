@@ -20,6 +20,9 @@ from ansible_collections.mailops.smtp.plugins.module_utils import _marker
 from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint, mask_line, secret_line
 
 DELETE = object()
+# The format's own null, where it has one (Laravel's env() reads the bare word null as PHP null);
+# a format without one refuses it like any value that is not text, a number or a boolean.
+NULL = object()
 
 
 class FormatError(ValueError):

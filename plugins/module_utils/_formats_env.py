@@ -15,7 +15,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
-    FormatError, LineFormat, check_value)
+    NULL, FormatError, LineFormat, check_value)
 
 _KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -94,6 +94,9 @@ class LaravelEnvFormat(EnvFormat):
     name = "Laravel .env"
 
     def render(self, key, value, what):
+        if value is NULL:
+            self._name(key)
+            return "%s=null" % key
         value, line = self._checked(key, value, what)
         if line is not None:
             return line

@@ -7,9 +7,9 @@
 
 Internal use only. Two things are left behind when a mode changes:
 
-- postfix_sasl_map: Postfix moved to connector mode keeps its SASL map (`sasl_passwd` and the
+- postfix_sasl_map: Postfix moved to connector or via_relay mode keeps its SASL map (`sasl_passwd` and the
   compiled `.db`, `.lmdb` or `.cdb`), which holds the mailbox password;
-- xoauth2_refresher: msmtp that stopped using XOAUTH2 keeps the token refresher's
+- xoauth2_refresher: msmtp that stopped using XOAUTH2 (a password, or via_relay mode) keeps the token refresher's
   `<account>.oauth.json` (the client secret), the token, and its cron entry or systemd timer.
 
 The rule for removing a file: mailops.smtp must be able to show it wrote it. The SASL map carries
@@ -367,23 +367,37 @@ def _systemctl(run, args):
 
 # ---- which items a set of applications leaves (the smtp_configure role) ------------------------------
 
+def _via_relay(app):
+    """An app in via_relay mode sends through a relay with no login: it uses no secret file at all."""
+    return (app.get("options") or {}).get("mode") == "via_relay"
+
+
+def _uses_sasl_map(app):
+    return app.get("kind") == "postfix" and not app.get("connector") and not _via_relay(app)
+
+
+def _uses_refresher(app):
+    return app.get("kind") == "msmtp" and bool(app.get("xoauth2")) and not _via_relay(app)
+
+
 def unused_items(apps, refresher_config_dir=REFRESHER_CONFIG_DIR):
     """The `unused` items for a host's applications, as smtp_configure describes them.
 
     apps: dicts with kind (preset or format), connector (Postfix in connector mode), xoauth2 (msmtp with
-    the token refresher), account, token_file, and app (the item of smtp_configure_apps, for its path).
-    A Postfix directory or msmtp account that another app still uses in the old mode is left alone.
+    the token refresher), account, token_file, options (options.mode via_relay: no secret file), and app
+    (the item of smtp_configure_apps, for its path). A Postfix directory or msmtp account that another app
+    still uses in the old mode is left alone.
     """
     def path_of(a):
         return (a.get("app") or {}).get("path") or PRESETS["postfix"]["path"]
 
-    relay_dirs = set(path_of(a) for a in apps if a.get("kind") == "postfix" and not a.get("connector"))
-    oauth_accounts = set(a.get("account") for a in apps if a.get("kind") == "msmtp" and a.get("xoauth2"))
+    relay_dirs = set(path_of(a) for a in apps if _uses_sasl_map(a))
+    oauth_accounts = set(a.get("account") for a in apps if _uses_refresher(a))
     out, seen = [], set()
     for a in apps:
-        if a.get("kind") == "postfix" and a.get("connector") and path_of(a) not in relay_dirs:
+        if a.get("kind") == "postfix" and not _uses_sasl_map(a) and path_of(a) not in relay_dirs:
             item = {"kind": "postfix_sasl_map", "path": path_of(a)}
-        elif a.get("kind") == "msmtp" and not a.get("xoauth2") and a.get("account") not in oauth_accounts:
+        elif a.get("kind") == "msmtp" and not _uses_refresher(a) and a.get("account") not in oauth_accounts:
             item = {"kind": "xoauth2_refresher", "account": a.get("account") or "mailops",
                     "path": refresher_config_dir, "token_file": a.get("token_file")}
         else:

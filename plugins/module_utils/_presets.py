@@ -48,6 +48,10 @@ PRESETS = {
 FORMATS = {
     "ini": IniFormat, "env": EnvFormat, "properties": PropertiesFormat, "json": None, "yaml": None,
 }
+# options.mode of each preset (None: the preset's direct way, logging in to the endpoint itself);
+# via_relay (module_utils/_presets_via_relay.py) sends through a relay of our own with no login.
+MODES = {"postfix": ("relay", "connector", "via_relay")}
+OTHER_MODES = (None, "via_relay")
 LOGICAL = ("host", "port", "security", "starttls", "implicit_tls", "mechanism", "username", "password",
            "from_address", "from_name", "timeout", "ca_path", "tenant_id", "client_id", "client_secret")
 SECRET_LOGICAL = ("password", "client_secret")
@@ -73,8 +77,9 @@ def a(key, value, secret=False, what=None):
 
 def refuse_oauth(preset):
     raise FormatError(
-        "preset %s cannot authenticate with XOAUTH2. Relay its mail through a host that can "
-        "(msmtp, or Postfix in connector mode: options.mode=connector, which relays to "
+        "preset %s cannot authenticate with XOAUTH2. Send its mail through a relay that can, with "
+        "options.mode=via_relay (no user, no password in the application's settings; the relay logs in "
+        "with XOAUTH2 or through the connector, Postfix's options.mode=connector, which relays to "
         "<tenant>.mail.protection.outlook.com:25 without a mailbox password)." % preset)
 
 
@@ -125,8 +130,6 @@ def postfix(path, ctx, opts):
             keys += [a("smtp_tls_cert_file", opts["client_cert"]),
                      a("smtp_tls_key_file", opts.get("client_key") or opts["client_cert"])]
         return [spec(main, MainCfFormat(), keys, 0o644, config_dir=cfg)]
-    if mode != "relay":
-        raise FormatError("options.mode for postfix is relay or connector, not %r" % (mode,))
     if ctx.get("mechanism") == "xoauth2":
         raise FormatError(
             "Postfix on Debian 12 cannot do XOAUTH2 (sasl-xoauth2 is not packaged). Use "
@@ -340,6 +343,15 @@ def generic(fmt_name, path, ctx, keys_map, section):
         out.append(a(appkey, value, logical in SECRET_LOGICAL, "the value of %s" % logical))
     fmt = "json" if fmt_name == "json" else FORMATS[fmt_name]()
     return [spec(path, fmt, out, 0o600, block=section if fmt_name == "ini" else None)]
+
+
+def check_mode(preset, opts):
+    """Refuse an options.mode the preset (or a generic format) does not have, before anything is written."""
+    mode = (opts or {}).get("mode")
+    allowed = MODES.get(preset, OTHER_MODES)
+    if mode not in allowed and not (preset == "postfix" and mode is None):
+        raise FormatError("options.mode for %s is %s, not %r" % (
+            preset or "a generic format", " or ".join(m for m in allowed if m), mode))
 
 
 def build(preset, fmt_name, path, ctx, opts, keys_map=None, section=None):

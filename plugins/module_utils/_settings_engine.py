@@ -26,7 +26,8 @@ from ansible_collections.mailops.smtp.plugins.module_utils import _formats_json
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
     BREAK_NAMES, FormatError, MergeResult, has_line_break, merge)
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_msmtp import set_default
-from ansible_collections.mailops.smtp.plugins.module_utils._presets import PRESETS, build
+from ansible_collections.mailops.smtp.plugins.module_utils import _presets_via_relay as via_relay
+from ansible_collections.mailops.smtp.plugins.module_utils._presets import PRESETS, build, check_mode
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import ProfileError, get_profile
 
 
@@ -272,6 +273,17 @@ def destination(path, follow):
     return path
 
 
+def without_unused_credential(params):
+    """params, with no credential in via_relay mode: the relay logs in, the application does not.
+
+    Nothing of a credential given anyway reaches the files, and their drift marker says
+    `credential none`, so that a rotation does not take them for files of that credential.
+    """
+    if via_relay.is_via_relay(params.get("options")) and params.get("credential") is not None:
+        return dict(params, credential=None)
+    return params
+
+
 def file_specs(params, run):
     """Return the spec of every file of the change, each at the path that will be written."""
     preset = params.get("preset")
@@ -283,12 +295,15 @@ def file_specs(params, run):
         raise SettingsError("path must be absolute, not %r" % path)
     opts = dict(params.get("options") or {})
     try:
+        check_mode(preset, opts)
         ctx = build_context(params.get("smtp"), params.get("credential"))
         if preset == "postfix" and opts.get("mode", "relay") == "relay" and ctx["mechanism"] != "xoauth2":
             ctx["postfix_db_type"] = opts.get("map_type") or postfix_db_type(path, run)
         _marker.text(params.get("credential"))  # refuses a Vault path the marker cannot hold
         if fmt_name == "yaml":
             specs = [dict(path=path, fmt="content", mode=0o600, role="main", block=None, assignments=None)]
+        elif via_relay.is_via_relay(opts):
+            specs = via_relay.build(preset, fmt_name, path, ctx, opts, params.get("keys"), params.get("section"))
         else:
             specs = build(preset, fmt_name, path, ctx, opts, params.get("keys"), params.get("section"))
     except (FormatError, ValueError) as e:
@@ -305,6 +320,7 @@ def lock_dirs(specs):
 
 def plan(params, fp_key, run):
     """Return the list of FilePlans; raises SettingsError before anything is written."""
+    params = without_unused_credential(params)
     return plan_specs(file_specs(params, run), params, fp_key)
 
 
@@ -406,6 +422,7 @@ def postfix_db_type(path, run):
 
 def execute(params, fp_key, run, check_mode=False, want_diff=False):
     """The whole module run: lock, read, merge, write, reload; returns the module's result."""
+    params = without_unused_credential(params)
     specs = file_specs(params, run)
     try:
         with _Locks(lock_dirs(specs)):

@@ -95,10 +95,27 @@ options:
       - The applications configured on each host, keyed by host name, for the third readiness condition.
       - Each entry is a preset name of M(mailops.smtp.settings) (V(msmtp), V(postfix), ...) or the dict of
         a settings task's arguments (C(preset), C(format), C(options)).
-      - OAuth-capable are V(msmtp) and V(gitlab) (through Microsoft Graph), and V(postfix) with
-        C(options.mode=connector), which needs no mailbox login. Generic formats count as not capable.
+      - OAuth-capable are V(msmtp) and V(gitlab) (through Microsoft Graph), V(postfix) with
+        C(options.mode=connector), which needs no mailbox login, and any preset or generic format with
+        C(options.mode=via_relay) whose relay's upstream (O(relay_upstream)) is V(xoauth2) or V(connector).
+        Other generic formats count as not capable.
       - Hosts missing here are judged on the first two conditions only.
     type: dict
+  relay_upstream:
+    description:
+      - The upstream (V(xoauth2), V(connector) or V(basic)) of the relay that each host's applications in
+        C(options.mode=via_relay) send through, keyed by host name.
+      - An application in via_relay mode counts as able to use OAuth 2.0 when its host's relay upstream is
+        V(xoauth2) or V(connector); otherwise, or when the host is missing here, its reason is
+        C(relay_without_oauth).
+      - With O(hosts), it defaults to each host's O(relay_upstream_var).
+    type: dict
+  relay_upstream_var:
+    description:
+      - With O(hosts) and without O(relay_upstream), the name of the host variable that holds the upstream of the
+        host's relay.
+    type: str
+    default: mailops_smtp_relay_upstream
   connector:
     description:
       - The probe result of the connector path (port 25 to the tenant's MX host) of each host, keyed by host name.

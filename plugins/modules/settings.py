@@ -137,6 +137,17 @@ options:
         C(concurrency_limit) (2), C(rate_delay) (V(2s)), C(tls_security_level) (V(secure)).
         msmtp: C(account) (V(mailops)), C(default_account) (false), C(token_file) for XOAUTH2.
         gitlab: C(azure_ad_endpoint), C(graph_endpoint)."
+      - "C(mode: via_relay), for every preset and generic format: the application sends through a relay of
+        our own (the C(smtp_relay) role) with no login. C(relay_host) (default V(127.0.0.1))
+        and C(relay_port) (default V(25)) say where the relay listens; O(smtp) C(host) and C(port), which
+        describe Microsoft 365, and O(credential) are not used. On loopback (V(127.0.0.1), V(::1),
+        V(localhost)) the settings turn TLS off, so that no mail library tries STARTTLS; a remote relay is
+        reached with STARTTLS and its certificate must chain to the system trust store (C(ca_path) only
+        where the application takes a CA). The user and password keys of the direct way are deleted, and
+        the drift marker says C(credential none). A generic format's C(username), C(password),
+        C(tenant_id), C(client_id), C(client_secret) and C(mechanism) keys are deleted; its C(security) is
+        V(none) on loopback, V(starttls) otherwise. Postfix cannot relay to itself, so its C(via_relay)
+        refuses a loopback relay on port 25. See docs/configure.md."
     type: dict
     default: {}
   owner:
@@ -174,7 +185,8 @@ options:
     type: str
 notes:
   - "Postfix cannot do XOAUTH2 on Debian 12; use C(mode: connector) in O(options) or the msmtp preset."
-  - Grafana, Spring, Laravel, Django and Nextcloud cannot do XOAUTH2 over SMTP; relay their mail instead.
+  - "Grafana, Spring, Laravel, Django and Nextcloud cannot do XOAUTH2 over SMTP; relay their mail instead
+    (C(mode: via_relay) in O(options))."
 seealso:
   - module: mailops.smtp.vault_credentials
 """
@@ -193,6 +205,19 @@ EXAMPLES = r"""
     credential: "{{ smtp_cred.credential }}"
     smtp: {profile: m365, mechanism: xoauth2}
     options: {default_account: true}
+
+- name: Grafana through the relay on the same host (no user, no password, no TLS on loopback)
+  mailops.smtp.settings:
+    preset: grafana
+    smtp: {from_address: grafana@contoso.com}
+    options: {mode: via_relay}
+
+- name: Django through a designated relay host, with STARTTLS
+  mailops.smtp.settings:
+    preset: django
+    path: /srv/portal/portal/mail_settings.py
+    smtp: {from_address: portal@contoso.com}
+    options: {mode: via_relay, relay_host: relay1.example.com, relay_port: 25}
 
 - name: A generic .env file
   mailops.smtp.settings:

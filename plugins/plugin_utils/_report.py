@@ -55,6 +55,13 @@ OAUTH_PRESETS = {
     "spring": False, "laravel": False, "django": False,
 }
 
+# An app in via_relay mode (mailops.smtp.settings) sends through a relay of our own (the smtp_relay role)
+# and logs in nowhere itself: it is as ready as the relay's upstream. These upstreams survive the
+# retirement of basic auth; `basic` (a mailbox password) does not. Each host says which upstream its
+# relay has in this host variable (docs/basic-auth-retirement.md), the one the smtp_relay role reads.
+RELAY_UPSTREAMS_READY = ("xoauth2", "connector")
+RELAY_UPSTREAM_VAR = "mailops_smtp_relay_upstream"
+
 # Verdicts the report gives itself, beside the probe's diagnosis vocabulary (one catalogue for both).
 REPORT_DIAGNOSES = REPORT_CATALOGUE
 
@@ -70,6 +77,7 @@ READINESS_TEXT = {
     "submission_port_failed": "port {port} does not get through TLS and EHLO",
     "xoauth2_not_offered": "port {port} does not offer AUTH XOAUTH2 after TLS",
     "app_without_oauth": "an application on the host cannot use OAuth 2.0",
+    "relay_without_oauth": "an application sends through a relay whose upstream is not xoauth2 or connector",
 }
 
 
@@ -78,6 +86,7 @@ READINESS_SHORT = {
     "oauth_endpoint_unreachable": "no token endpoint", "oauth_endpoint_not_checked": "token endpoint not checked",
     "submission_port_not_probed": "{port} not checked", "submission_port_failed": "{port} fails",
     "xoauth2_not_offered": "no XOAUTH2 on {port}", "app_without_oauth": "app without OAuth",
+    "relay_without_oauth": "relay without OAuth",
 }
 
 # The readiness of a host: ready, blocked (reasons say why), or not applicable (the endpoint
@@ -258,21 +267,35 @@ def _no_probe_code(res):
 
 # -- readiness -------------------------------------------------------------
 
-def _app_entry(app):
-    """(name, oauth capable, note) for one configured app (a preset name or a settings task's args)."""
+def _relay_entry(name, upstream):
+    """(name, ready, note, reason code) of an app in via_relay mode: as ready as its relay's upstream."""
+    label = "%s (via relay)" % name
+    if upstream in RELAY_UPSTREAMS_READY:
+        return label, True, "sends through a relay whose upstream is %s" % upstream, None
+    if not upstream:
+        return label, False, ("sends through a relay whose upstream is not known: set %s (xoauth2 or connector) "
+                              "for the host" % RELAY_UPSTREAM_VAR), "relay_without_oauth"
+    return label, False, ("sends through a relay whose upstream is %s, which will not work once basic auth is "
+                          "retired: make it xoauth2 or connector" % upstream), "relay_without_oauth"
+
+
+def _app_entry(app, relay_upstream=None):
+    """(name, oauth capable, note, reason code) for one configured app (a preset name or a settings task's args)."""
     if isinstance(app, dict):
-        name = app.get("preset") or app.get("name") or app.get("format") or "?"
+        name = str(app.get("preset") or app.get("name") or app.get("format") or "?")
         opts = app.get("options") if isinstance(app.get("options"), dict) else {}
+        if opts.get("mode") == "via_relay":
+            return _relay_entry(name, relay_upstream)
         if name == "postfix" and opts.get("mode") == "connector":
-            return "postfix (connector)", True, "relays through the connector; no mailbox authentication"
+            return "postfix (connector)", True, "relays through the connector; no mailbox authentication", None
         if not app.get("preset") and app.get("format"):
-            return str(name), False, "generic %s file: whether the application can use OAuth is unknown" % name
+            return (name, False, "generic %s file: whether the application can use OAuth is unknown" % name,
+                    "app_without_oauth")
     else:
         name = str(app)
-    name = str(name)
     if name not in OAUTH_PRESETS:
-        return name, False, "not a known preset: whether it can use OAuth is unknown"
-    return name, OAUTH_PRESETS[name], None
+        return name, False, "not a known preset: whether it can use OAuth is unknown", "app_without_oauth"
+    return name, OAUTH_PRESETS[name], None, None if OAUTH_PRESETS[name] else "app_without_oauth"
 
 
 def endpoint_of(res, fallback=None):
@@ -322,10 +345,12 @@ def _apps_port_reasons(apps_record, why):
         why("xoauth2_not_offered", " (offered: %s)" % (", ".join(apps_record["auth_mechanisms"]) or "none"))
 
 
-def readiness(res, reached, apps_record, apps, connector, endpoint=None, unreached_code="host_unreachable"):
+def readiness(res, reached, apps_record, apps, connector, endpoint=None, unreached_code="host_unreachable",
+              relay_upstream=None):
     """The XOAUTH2 readiness verdict of one host: {ready, status, reasons, apps, connector}.
 
     endpoint: {apps_port, oauth_authority}; without an authority the verdict is not_applicable.
+    relay_upstream: the upstream of the relay the host's via_relay apps send through (RELAY_UPSTREAM_VAR).
     """
     endpoint = endpoint or endpoint_of(res)
     applicable = bool(endpoint["oauth_authority"])
@@ -343,11 +368,12 @@ def readiness(res, reached, apps_record, apps, connector, endpoint=None, unreach
     if apps is not None:
         app_rows = []
         for app in apps:
-            name, capable, note = _app_entry(app)
+            name, capable, note, code = _app_entry(app, relay_upstream)
             app_rows.append({"name": name, "oauth": capable, "note": note})
             if applicable and not capable:
-                reasons.append({"code": "app_without_oauth",
-                                "text": "%s cannot use OAuth 2.0%s" % (name, ": " + note if note else "")})
+                text = ("%s %s" % (name, note) if code == "relay_without_oauth"
+                        else "%s cannot use OAuth 2.0%s" % (name, ": " + note if note else ""))
+                reasons.append({"code": code, "text": text})
     conn = None
     if connector is not None:
         conn = {"reachable": bool(connector.get("ok")) if isinstance(connector, dict) else False,
@@ -469,7 +495,7 @@ def _fleet_endpoint(results):
     return None
 
 
-def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpoint):
+def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpoint, relay_upstream=None):
     """(host entry, its records, its endpoint) for one host's probe result."""
     code, msg = _no_probe_code(res)
     if code:
@@ -477,7 +503,8 @@ def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpo
         diag = _report_diagnosis(code, msg)
         host_records = [_unreached_record(host, p, diag, msg) for p in (fleet_ports or [None])]
         ready = readiness({}, False, None, host_apps, conn, endpoint,
-                          unreached_code="host_unreachable" if code == "host_unreachable" else "probe_failed")
+                          unreached_code="host_unreachable" if code == "host_unreachable" else "probe_failed",
+                          relay_upstream=relay_upstream)
         entry = {"host": host, "status": "unreachable" if code == "host_unreachable" else "failed",
                  "ok": False, "summary": "%s: %s" % (diag["title"], msg), "elapsed_ms": 0,
                  "oauth_endpoint": None, "readiness": ready, "endpoint": endpoint}
@@ -485,7 +512,8 @@ def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpo
     endpoint = endpoint_of(res, None if isinstance(res.get("endpoint"), dict) else fleet_endpoint)
     host_records = [port_record(host, p, res["ports"][p]) for p in sorted(res["ports"], key=port_order)]
     apps_record = [r for r in host_records if r["port"] == endpoint["apps_port"]]
-    ready = readiness(res, True, apps_record[0] if apps_record else None, host_apps, conn, endpoint)
+    ready = readiness(res, True, apps_record[0] if apps_record else None, host_apps, conn, endpoint,
+                      relay_upstream=relay_upstream)
     oauth = res.get("oauth_endpoint")
     if isinstance(oauth, dict):
         oauth = {"ok": bool(oauth.get("ok")), "ms": _int_or_none(oauth.get("ms")),
@@ -540,12 +568,17 @@ def lead(summary):
 
 
 def build_report(results, apps=None, connector=None, max_fail_percentage=0, title=None, generated=None,
-                 credential=None):
+                 credential=None, relay_upstream=None):
     """The report dict (see docs/report.md) from host -> probe result.
 
     credential: the registered result of the vault_credentials task, or None when no credential was asked for.
+    relay_upstream: host -> the upstream (xoauth2, connector, basic) of the relay its via_relay apps use.
     """
     max_fail = _check_inputs(results, apps, connector, max_fail_percentage)
+    if relay_upstream is not None and not isinstance(relay_upstream, dict):
+        raise ReportInputError("relay_upstream must be a dict of host -> the upstream of its relay "
+                               "(xoauth2, connector or basic)")
+    relay_upstream = scrub(relay_upstream or {})
     results = scrub(results)
     apps = scrub(apps) if apps is not None else {}
     connector = scrub(connector) if connector is not None else {}
@@ -571,7 +604,7 @@ def build_report(results, apps=None, connector=None, max_fail_percentage=0, titl
             host_apps = [host_apps]
         entry, host_records, endpoints[host] = _host_entry(
             host, results[host], fleet_ports, port_order, host_apps,
-            connector.get(host) if host in connector else None, fleet_endpoint)
+            connector.get(host) if host in connector else None, fleet_endpoint, relay_upstream.get(host))
         for r in host_records:
             r["ready"] = entry["readiness"]["ready"]
         entry["ports"] = [r["port"] for r in host_records if r["port"] is not None]

@@ -17,7 +17,7 @@ import io
 from ansible.errors import AnsibleError
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _marker
-from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import needs_escape, split_lines
+from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import DELETE, needs_escape, split_lines
 from ansible_collections.mailops.smtp.plugins.module_utils._mask import fingerprint, mask_tree
 
 try:
@@ -106,7 +106,12 @@ def merge(text, assignments, credential, fp_key, path):
             raise AnsibleError("key %r is not a dotted path such as smtp.password" % (key,))
         if isinstance(value, str) and "\x00" in value:
             raise AnsibleError("the value of %s contains a NUL character, which YAML cannot carry; no file was changed" % key)
-        _walk(data, parts, True)[parts[-1]] = plain(value)
+        if value is DELETE:
+            parent = _walk(data, parts, False)
+            if parent is not None:
+                parent.pop(parts[-1], None)
+        else:
+            _walk(data, parts, True)[parts[-1]] = plain(value)
         if secret:
             secret_paths.append(parts)
     # The marker is handled as text: ruamel keeps the rest of the comments.

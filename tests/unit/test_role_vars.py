@@ -8,8 +8,10 @@ their vars files; this keeps those copies from drifting when a profile changes.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
+import jinja2
 import yaml
 
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import (
@@ -34,3 +36,14 @@ def test_rotate_role_has_each_oauth_profiles_token_endpoint():
     copied = _vars("smtp_rotate")["smtp_rotate__oauth_profiles"]
     assert copied == {name: [PROFILES[name]["oauth_authority"], PROFILES[name]["oauth_scope"]]
                       for name in OAUTH_PROFILES}
+
+
+def test_rotate_role_checks_no_app_that_holds_no_credential():
+    """A connector (Postfix) and an app in via_relay mode hold no credential: rotation checks neither, and
+    their markers (credential none) are not drift."""
+    template = _vars("smtp_rotate")["smtp_rotate__apps"]
+    apps = [{"preset": "postfix", "options": {"mode": "connector"}},
+            {"preset": "grafana", "options": {"mode": "via_relay"}},
+            {"preset": "msmtp", "options": {"mode": "via_relay"}}, {"preset": "msmtp"}, {"preset": "django"}]
+    rendered = jinja2.Environment().from_string(template).render(smtp_configure_apps=apps, smtp_rotate__profile="m365")
+    assert [a["check"] for a in ast.literal_eval(rendered.strip())] == ["none", "none", "none", "msmtp", "probe"]

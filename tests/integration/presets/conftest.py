@@ -130,3 +130,24 @@ def props_reader(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("props")
     shutil.copy(str(HERE / "PropsReader.java"), str(d / "PropsReader.java"))
     return d / "PropsReader.java"
+
+
+@pytest.fixture
+def connector_host(lab):
+    """host1 with the lab's client certificate in /etc/ssl/relay, its main.cf restored afterwards."""
+    host = "host1"
+    snap = lab.dir / ("presets-postfix-main.cf.%s.%s" % (host, lab.host(host)["pid"]))
+    if not snap.exists():
+        snap.write_text(host_read(lab, host, "/etc/postfix/main.cf"))
+
+    def restore():
+        host_sh(lab, host, "cat > /etc/postfix/main.cf", input=snap.read_text())
+        host_sh(lab, host, "rm -rf /etc/postfix/sasl_passwd /etc/postfix/sasl_passwd.* /etc/ssl/relay;"
+                           " postsuper -d ALL >/dev/null 2>&1; postfix reload >/dev/null 2>&1 || true")
+    restore()
+    pki = lab.state["pki"]["client"]
+    host_sh(lab, host, 'mkdir -p /etc/ssl/relay && cp "$1" /etc/ssl/relay/client.pem && '
+                       'cp "$2" /etc/ssl/relay/client.key && chmod 600 /etc/ssl/relay/client.key',
+            pki["cert"], pki["key"])
+    yield host
+    restore()

@@ -364,7 +364,8 @@ def test_every_doc_block_is_accounted_for():
     """Every example block of configure.md and basic-auth-retirement.md is run by a test (the rest
     are commands): the preset-* examples above; shared-vars and oauth-vault (Vault with AppRole or a
     token file) in test_doc_vault_examples.py; msmtp, gitlab and postfix-connector in
-    test_retirement_examples.py; apps and find in tests/integration/docs. Each runner must name it."""
+    test_retirement_examples.py; via-relay and via-relay-laravel in test_via_relay_example.py; apps and find
+    in tests/integration/docs. Each runner must name it."""
     from pathlib import Path
 
     from .conftest import RETIREMENT_DOC, doc_blocks
@@ -376,11 +377,12 @@ def test_every_doc_block_is_accounted_for():
             "preset-grafana": "test_presets_on_hosts.py", "preset-gitlab": "test_presets_on_hosts.py",
             "preset-spring": "test_presets_on_hosts.py", "preset-laravel": "test_presets_on_hosts.py",
             "preset-django": "test_presets_on_hosts.py", "preset-nextcloud": "test_presets_on_hosts.py",
-            "preset-env": "test_presets_on_hosts.py"},
+            "preset-env": "test_presets_on_hosts.py", "via-relay-laravel": "test_via_relay_example.py"},
         RETIREMENT_DOC: {
             "apps": "../docs/test_docs_examples.py", "find": "../docs/test_docs_examples.py",
             "oauth-vault": "test_doc_vault_examples.py", "msmtp": "test_retirement_examples.py",
-            "gitlab": "test_retirement_examples.py", "postfix-connector": "test_retirement_examples.py"},
+            "gitlab": "test_retirement_examples.py", "postfix-connector": "test_retirement_examples.py",
+            "via-relay": "test_via_relay_example.py"},
     }
     for doc, blocks in runners.items():
         assert set(doc_blocks(doc)) == set(blocks), doc.name

@@ -79,26 +79,6 @@ def test_msmtp_and_gitlab_move_to_oauth(lab, standins, configure, oauth_host):
         standins.control.remove_app(client_id)
 
 
-@pytest.fixture
-def connector_host(lab):
-    host = "host1"
-    snap = lab.dir / ("presets-postfix-main.cf.%s.%s" % (host, lab.host(host)["pid"]))
-    if not snap.exists():
-        snap.write_text(host_read(lab, host, "/etc/postfix/main.cf"))
-
-    def restore():
-        host_sh(lab, host, "cat > /etc/postfix/main.cf", input=snap.read_text())
-        host_sh(lab, host, "rm -rf /etc/postfix/sasl_passwd /etc/postfix/sasl_passwd.* /etc/ssl/relay;"
-                           " postsuper -d ALL >/dev/null 2>&1; postfix reload >/dev/null 2>&1 || true")
-    restore()
-    pki = lab.state["pki"]["client"]
-    host_sh(lab, host, 'mkdir -p /etc/ssl/relay && cp "$1" /etc/ssl/relay/client.pem && '
-                       'cp "$2" /etc/ssl/relay/client.key && chmod 600 /etc/ssl/relay/client.key',
-            pki["cert"], pki["key"])
-    yield host
-    restore()
-
-
 def test_postfix_connector_example(lab, standins, configure, connector_host):
     h = connector_host
     role_vars = dict(doc_example(RETIREMENT_DOC, "postfix-connector"), smtp_configure_ca_path=lab.ca,

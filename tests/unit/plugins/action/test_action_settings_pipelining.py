@@ -71,6 +71,16 @@ def test_with_pipelining_or_without_secret_nothing_is_said(warnings):
     assert warnings == []
 
 
+def test_via_relay_sends_no_credential_to_the_host(warnings):
+    # A relay logs in for the application: the secret stays on the controller, so pipelining does not matter.
+    args = dict(SETTINGS_ARGS, options={"mode": "via_relay"}, smtp={"from_address": "a@contoso.com"})
+    action = make(settings_action, args, pipelining=False)
+    action.run(task_vars={"mailops_smtp_require_pipelining": True})
+    sent = action._execute_module.call_args.kwargs["module_args"]
+    assert sent["credential"] is None and SECRET not in repr(sent)
+    assert warnings == []
+
+
 def test_require_variable_must_be_a_boolean(warnings):
     with pytest.raises(AnsibleActionFail, match="true or false"):
         make(settings_action, dict(SETTINGS_ARGS), pipelining=False).run(

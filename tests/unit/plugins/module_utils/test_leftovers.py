@@ -291,6 +291,23 @@ def test_what_another_app_still_uses_is_not_unused():
          "token_file": "/var/lib/mailops-smtp/mailops.token"}]
 
 
+def test_an_app_in_via_relay_mode_leaves_the_secret_files_of_its_old_way():
+    via = {"mode": "via_relay"}
+    # Postfix relaying through a designated relay no longer reads its SASL map; msmtp sending through
+    # the relay no longer needs its refresher, even when the role still marks it xoauth2 (an oauth2 credential).
+    apps = [app("postfix", options=via, app={"path": "/etc/pf"}), app("msmtp", xoauth2=True, options=via)]
+    assert _leftovers.unused_items(apps, "/etc/mailops-smtp") == [
+        {"kind": "postfix_sasl_map", "path": "/etc/pf"},
+        {"kind": "xoauth2_refresher", "account": "mailops", "path": "/etc/mailops-smtp",
+         "token_file": "/var/lib/mailops-smtp/mailops.token"},
+    ]
+    # Another app of the host still using them in the old way keeps them.
+    apps += [app("postfix", app={"path": "/etc/pf"}), app("msmtp", xoauth2=True, app={"path": "/etc/other"})]
+    assert _leftovers.unused_items(apps) == []
+    # Other presets in via_relay mode kept their secret in their own file, which the preset already cleans.
+    assert _leftovers.unused_items([app("grafana", options=via), app("laravel", options=via)]) == []
+
+
 # ---- one fact, two places: the role writes what this module recognises ------------------------------
 
 def test_the_role_installs_the_refresher_under_the_names_the_module_recognises():

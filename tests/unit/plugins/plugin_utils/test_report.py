@@ -249,6 +249,37 @@ def test_without_oauth_check_and_with_connector_postfix_and_generic_apps():
     assert "generic env file" in app1["reasons"][1]["text"]
 
 
+def test_an_app_via_relay_is_as_ready_as_its_relays_upstream():
+    via = {"mode": "via_relay"}
+    apps = [{"preset": "grafana", "options": via}, {"format": "env", "options": via},
+            {"preset": "postfix", "options": dict(via, relay_host="relay1")}]
+    results = {h: fleet()["app1"] for h in ("xo", "conn", "basic", "unknown")}
+    report = _report.build_report(results, apps=dict((h, apps) for h in results), generated=GENERATED,
+                                  relay_upstream={"xo": "xoauth2", "conn": "connector", "basic": "basic"})
+    jsonschema.validate(json.loads(json.dumps(report)), SCHEMA, cls=jsonschema.Draft202012Validator)
+    hosts = {h["host"]: h["readiness"] for h in report["hosts"]}
+    for ready in ("xo", "conn"):
+        assert hosts[ready]["ready"] is True and hosts[ready]["reasons"] == []
+        assert [a["name"] for a in hosts[ready]["apps"]] == ["grafana (via relay)", "env (via relay)",
+                                                             "postfix (via relay)"]
+    assert "upstream is connector" in hosts["conn"]["apps"][0]["note"]
+    for blocked, says in (("basic", "upstream is basic"), ("unknown", "set mailops_smtp_relay_upstream")):
+        assert hosts[blocked]["ready"] is False
+        assert [r["code"] for r in hosts[blocked]["reasons"]] == ["relay_without_oauth"] * 3
+        assert hosts[blocked]["reasons"][0]["text"].startswith("grafana (via relay) sends through a relay")
+        assert says in hosts[blocked]["reasons"][0]["text"]
+    grouped = {g["code"]: g["hosts"] for g in report["readiness_findings"]}
+    assert grouped == {"relay_without_oauth": ["basic", "unknown"]}
+    # The host's own checks still count: a relay on the host reaches Microsoft 365 from it.
+    results["xo"] = copy.deepcopy(results["xo"])
+    del results["xo"]["oauth_endpoint"]
+    report = _report.build_report(results, apps={"xo": apps}, relay_upstream={"xo": "xoauth2"}, generated=GENERATED)
+    xo = [h for h in report["hosts"] if h["host"] == "xo"][0]["readiness"]
+    assert [r["code"] for r in xo["reasons"]] == ["oauth_endpoint_not_checked"]
+    with pytest.raises(_report.ReportInputError, match="relay_upstream must be a dict"):
+        _report.build_report(results, relay_upstream=["xoauth2"])
+
+
 def test_oauth_table_matches_the_settings_presets():
     presets = pytest.importorskip("ansible_collections.mailops.smtp.plugins.module_utils._presets")
     assert _report.OAUTH_PRESETS == {name: meta["oauth"] for name, meta in presets.PRESETS.items()}

@@ -218,6 +218,16 @@ def test_results_from_hostvars_marks_hosts_that_left_the_play_unreachable():
     assert connector is None, "no host checked the connector path: no connector results"
 
 
+def test_relay_upstreams_come_from_each_hosts_variable():
+    task_vars = {"hostvars": {"a": {"mailops_smtp_relay_upstream": "xoauth2"}, "b": {"other": "connector"},
+                              "c": {"mailops_smtp_relay_upstream": ""}}}
+    args = {"hosts": ["a", "b", "c", "gone"]}
+    assert fleet_report.relay_upstreams_from_hostvars(args, task_vars) == {"a": "xoauth2"}
+    task_vars["hostvars"]["b"]["up"] = "connector"
+    assert fleet_report.relay_upstreams_from_hostvars(dict(args, relay_upstream_var="up"), task_vars) == {
+        "b": "connector"}
+
+
 def test_connector_results_from_hostvars_leave_skipped_and_missing_hosts_not_checked():
     probe = {"ok": True, "ports": {"587": {"ok": True}}}
     reach = {"ok": True, "summary": "25 ok"}
