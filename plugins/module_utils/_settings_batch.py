@@ -16,7 +16,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import subprocess
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _atomic
 from ansible_collections.mailops.smtp.plugins.module_utils import _settings_engine as engine
@@ -153,12 +152,3 @@ def _which(name):
         if os.access(os.path.join(d, name), os.X_OK):
             return True
     return False
-
-
-def local_runner():
-    """run(argv) -> (rc, stdout, stderr) without a module, for tests."""
-    def run(argv, timeout=None):
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = proc.communicate(timeout=timeout)
-        return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    return run

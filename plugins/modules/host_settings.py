@@ -24,7 +24,7 @@ description:
     only the hosts with something to write go on to log in, write and reload."
   - Two applications of one run may not write the same file; give that file's keys in one application.
   - The same escaping, drift marker, atomic replacement, directory locks, symlink rules and masked diffs
-    as M(mailops.smtp.settings); see there. No reload command runs: the role reloads through its handlers.
+    as M(mailops.smtp.settings); see there. No reload command runs, the role reloads through its handlers.
   - O(packages) and O(unused) are only looked up, for the role to decide on its next tasks without a module
     run of its own; nothing is installed or removed.
 author:
@@ -148,11 +148,26 @@ options:
     default: []
   unused:
     description:
-      - Items as O(mailops.smtp.leftover_secrets#module:unused); the files M(mailops.smtp.leftover_secrets)
-        would remove are in RV(leftovers). Nothing is removed.
+      - Items as O(mailops.smtp.leftover_secrets#module:unused); what M(mailops.smtp.leftover_secrets)
+        would remove is in RV(leftovers). Nothing is removed.
     type: list
     elements: dict
     default: []
+    suboptions:
+      kind:
+        description: V(postfix_sasl_map) or V(xoauth2_refresher).
+        type: str
+        required: true
+        choices: [postfix_sasl_map, xoauth2_refresher]
+      path:
+        description: As in M(mailops.smtp.leftover_secrets).
+        type: path
+      account:
+        description: As in M(mailops.smtp.leftover_secrets).
+        type: str
+      token_file:
+        description: As in M(mailops.smtp.leftover_secrets).
+        type: path
 notes:
   - Without C(dpkg-query) and C(rpm) on the host, every package of O(packages) is reported missing.
 seealso:
@@ -207,11 +222,12 @@ missing_packages:
   elements: str
   sample: [msmtp]
 leftovers:
-  description: The files M(mailops.smtp.leftover_secrets) would remove for O(unused).
+  description:
+    - What M(mailops.smtp.leftover_secrets) would return in check mode for O(unused), C(changed), C(removed),
+      C(files) and C(kept), so never a file's content.
   returned: always
-  type: list
-  elements: str
-  sample: ["/etc/postfix/sasl_passwd.db", "/etc/postfix/sasl_passwd"]
+  type: dict
+  sample: {changed: true, removed: ["/etc/postfix/sasl_passwd.db", "/etc/postfix/sasl_passwd"], files: [], kept: []}
 backup_files:
   description: Backups made.
   returned: when an application has backup true and a file was replaced
@@ -304,15 +320,16 @@ def engine_params(module):
 
 
 def leftovers_found(module, run):
+    """What mailops.smtp.leftover_secrets would remove (and keep, and why) for the unused items."""
     if not module.params["unused"]:
-        return []
+        return {"changed": False, "removed": [], "files": [], "kept": []}
     try:
         found = _leftovers.execute(module.params["unused"], run, check_mode=True)
     except _leftovers.LeftoverError as e:
         module.fail_json(msg=str(e))
-    for warning in found.get("warnings") or []:
+    for warning in found.pop("warnings", None) or []:
         module.warn(warning)
-    return found["removed"]
+    return found
 
 
 def run_module():

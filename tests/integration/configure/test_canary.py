@@ -38,9 +38,9 @@ def new_mailbox(standins, **changes) -> str:
     return box
 
 
-def run_fleet(configure, lab, credential, keys=KEYS, **extra):
+def run_fleet(configure, lab, credential, keys=None, **extra):
     role_vars = {"smtp_configure_ca_path": lab.ca, "smtp_configure_credential": credential,
-                 "smtp_configure_apps": [{"format": "env", "path": FILE, "keys": keys}], **extra}
+                 "smtp_configure_apps": [{"format": "env", "path": FILE, "keys": keys or KEYS}], **extra}
     return configure.run(",".join(HOSTS), role_vars, "-f", str(len(HOSTS)))
 
 

@@ -88,8 +88,8 @@ def test_the_refresher_runs_for_changed_xoauth2_apps_only():
     apps = c.configure_apps([{"preset": "msmtp", "name": "m"}, {"format": "env", "path": "/e", "name": "e"}],
                             "m365", "oauth2")
     assert c.refresher_apps(apps, {"apps": [{"name": "m", "changed": False}, {"name": "e", "changed": True}]}) == []
-    only_secret = {"apps": [{"name": "m", "changed": False}, {"name": "m (token refresher credential)",
-                                                             "changed": True}]}
+    only_secret = {"apps": [{"name": "m", "changed": False},
+                            {"name": "m (token refresher credential)", "changed": True}]}
     assert [a["name"] for a in c.refresher_apps(apps, only_secret)] == ["m"]
 
 
