@@ -180,13 +180,19 @@ def refresher_apps(apps, plan):
             and (a["name"] in changed or refresher_item(a, "/")["name"] in changed)]
 
 
-def reloads(apps, written):
+def reloads(apps, written, pending=None):
     """The reloads a host owes after host_settings wrote: apps whose settings or secret changed
-    (a new drift marker alone does not count), with a service or a reload command."""
+    (a new drift marker alone does not count), with a service or a reload command.
+
+    pending: the reloads noted by an earlier run of the role in this play whose handlers have not
+    run yet; they are kept (an app of the same name is noted once, as now).
+    """
     changed = set(r.get("name") for r in (written or {}).get("apps") or [] if r.get("content_changed"))
-    return [{"name": a["name"], "service": a.get("service"), "service_state": a.get("service_state"),
-             "command": a.get("reload")}
-            for a in apps or [] if a["name"] in changed and (a.get("service") or a.get("reload"))]
+    new = [{"name": a["name"], "service": a.get("service"), "service_state": a.get("service_state"),
+            "command": a.get("reload")}
+           for a in apps or [] if a["name"] in changed and (a.get("service") or a.get("reload"))]
+    names = set(r["name"] for r in new)
+    return [r for r in pending or [] if r.get("name") not in names] + new
 
 
 def hosts_to_write(hosts, hostvars, plan_var):

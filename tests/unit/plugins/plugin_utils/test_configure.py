@@ -82,6 +82,8 @@ def test_reloads_only_for_apps_whose_settings_changed():
     assert c.reloads(apps, written) == [{"name": "e", "service": "app", "service_state": "restarted",
                                          "command": None}]
     assert c.reloads(apps, {"skipped": True}) == []
+    earlier = [{"name": "e", "service": "old"}, {"name": "x", "service": "x"}]
+    assert [r["name"] for r in c.reloads(apps, written, earlier)] == ["x", "e"]
 
 
 def test_the_refresher_runs_for_changed_xoauth2_apps_only():
