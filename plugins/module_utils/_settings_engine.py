@@ -496,9 +496,20 @@ def diffs(plans):
 
 def apply(plans, params, run):
     """Write every changed file (postfix: map, postmap, main.cf, postconf checks, renames)."""
-    validate_cmd = params.get("validate")
-    backups = []
     staged = []
+    try:
+        stage_all(plans, params, run, staged)
+        return commit_all(staged, params)
+    finally:
+        discard_all(staged)
+
+
+def stage_all(plans, params, run, staged):
+    """Put a checked candidate beside every changed file, appending (plan, candidate) to staged.
+
+    Nothing is replaced yet; a failure leaves the candidates in staged for discard_all.
+    """
+    validate_cmd = params.get("validate")
     try:
         for p in plans:
             _atomic.cleanup_stale(p.path)
@@ -509,18 +520,26 @@ def apply(plans, params, run):
             baseline = config_warnings(main.spec["config_dir"], run)
         for p in todo:
             tmp = _stage(p)
+            p.extra = []
             staged.append((p, tmp))
-            extra = []
             if p.spec["role"] == "map":
-                extra = _postmap(p, tmp, run, baseline)
+                p.extra = _postmap(p, tmp, run, baseline)
             if p.spec["role"] == "main":
                 if params.get("preset") == "postfix":
                     _postconf_check(p, tmp, run, baseline)
                 if validate_cmd:
                     _atomic.validate(tmp, validate_cmd, run)
-            p.extra = extra
-        # Every candidate is in place and checked; now the renames, map first.
-        for p, tmp in staged:
+    except _atomic.AtomicError as e:
+        raise SettingsError(str(e))
+    return staged
+
+
+def commit_all(staged, params):
+    """Every candidate is in place and checked; now the renames, map first. Empties staged."""
+    backups = []
+    try:
+        while staged:
+            p, tmp = staged[0]
             if params.get("backup") and p.exists:
                 b = _atomic.backup(p.path)
                 if b:
@@ -528,15 +547,19 @@ def apply(plans, params, run):
             for src, dst in getattr(p, "extra", []):
                 _atomic.commit(src, dst)
             _atomic.commit(tmp, p.path)
-        staged = []
+            staged.pop(0)
     except _atomic.AtomicError as e:
         raise SettingsError(str(e))
-    finally:
-        for p, tmp in staged:
-            _atomic.discard(tmp)
-            for src, _dst in getattr(p, "extra", []):
-                _atomic.discard(src)
     return backups
+
+
+def discard_all(staged):
+    """Remove the candidates that were not renamed into place."""
+    for p, tmp in staged:
+        _atomic.discard(tmp)
+        for src, _dst in getattr(p, "extra", []):
+            _atomic.discard(src)
+    del staged[:]
 
 
 def _stage(p):

@@ -133,6 +133,19 @@ options:
       access_token:
         description: An OAuth 2.0 access token (AUTH XOAUTH2). Exclusive with O(auth.password).
         type: str
+      tenant_id:
+        description: The Entra tenant, with O(auth.client_id) and O(auth.client_secret).
+        type: str
+      client_id:
+        description: The app registration, with O(auth.tenant_id) and O(auth.client_secret).
+        type: str
+      client_secret:
+        description:
+          - The app registration's client secret. Without O(auth.access_token), the host first requests a token
+            (client-credentials grant at the token authority of O(profile), trusting O(ca_path) too) and then
+            logs in with XOAUTH2. A refused token request fails the probe before any connection to the server.
+          - Exclusive with O(auth.password).
+        type: str
       mechanism:
         description: V(auto) uses XOAUTH2 with a token, else LOGIN when offered, else PLAIN.
         type: str
@@ -346,6 +359,7 @@ ports:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mailops.smtp.plugins.module_utils import oauth
 from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import diagnosis
 from ansible_collections.mailops.smtp.plugins.module_utils.endpoint import EndpointError, build_plan
 from ansible_collections.mailops.smtp.plugins.module_utils.smtp_client import ProbeInputError
@@ -374,8 +388,13 @@ def argument_spec():
             username=dict(type="str", required=True),
             password=dict(type="str", no_log=True),
             access_token=dict(type="str", no_log=True),
+            tenant_id=dict(type="str"),
+            client_id=dict(type="str"),
+            client_secret=dict(type="str", no_log=True),
             mechanism=dict(type="str", default="auto", choices=["auto", "login", "plain", "xoauth2"]),
-        ), mutually_exclusive=[["password", "access_token"]], required_one_of=[["password", "access_token"]]),
+        ), mutually_exclusive=[["password", "access_token"], ["password", "client_secret"]],
+            required_one_of=[["password", "access_token", "client_secret"]],
+            required_by={"client_secret": ("tenant_id", "client_id")}),
         auth_all_ports=dict(type="bool", default=False),
         send=dict(type="dict", options={
             "from": dict(type="str", required=True),
@@ -390,9 +409,28 @@ def argument_spec():
     )
 
 
+def fetch_token(module):
+    """With an app registration and no token in auth, request one from this host, so that the login
+    proves the whole chain (token endpoint reachable, secret valid, mailbox allows the app)."""
+    auth = module.params.get("auth")
+    if not auth or auth.get("access_token") or not auth.get("client_secret"):
+        return
+    try:
+        token = oauth.get_access_token(auth["tenant_id"], auth["client_id"], auth["client_secret"],
+                                       profile=module.params["profile"], ca_path=module.params["ca_path"],
+                                       validate_certs=module.params["validate_certs"],
+                                       timeout=module.params["timeout"], use_cache=False)
+    except oauth.OAuthError as exc:
+        module.fail_json(msg="the token request failed, so no login was made: %s" % exc, changed=False, ok=False,
+                         summary="token request refused: %s" % exc, ports={})
+    module.no_log_values.add(token["access_token"])
+    auth["access_token"] = token["access_token"]
+
+
 def run_module():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[["endpoint", "profile"], ["endpoint", "host"], ["endpoint", "ports"]])
+    fetch_token(module)
     try:
         plan = build_plan(module.params)
     except EndpointError as exc:

@@ -307,9 +307,10 @@ CASES = [
      "Fetch the SMTP credential from Vault"),
     ("configure", "configure_username_crlf",
      "username contains CR, LF, VT, FF, FS, GS, RS, NEL (U+0085), LS (U+2028), PS (U+2029) or NUL",
-     "Write the SMTP settings"),
+     "Plan the change of every application"),  # issue 18: refused by the plan, before any write
+    # issue 18: the host is the canary of its run; its refused login stops every host.
     ("configure", "configure_jinja_password_preflight", "Preflight failed on host1, so no file was written",
-     "Stop here when the preflight failed"),
+     "Stop every host when the canary's login failed"),
     ("validate", "validate_unknown_profile", "must be a profile name (custom, m365, m365_china, m365_connector, "
      "m365_dod, m365_gcc_high) or a dict", "Check the endpoint once"),
     ("validate", "validate_endpoint_unknown_key", 'with the keys profile, host and ports; got {"profile": "m365", "port": 587}',

@@ -14,7 +14,8 @@ from .conftest import ACCOUNT, CRON, MSMTP_HOST, POSTFIX_FILES, sha256s, write_f
 POSTFIX_HOST = "host1"
 SASL = ["/etc/postfix/sasl_passwd", "/etc/postfix/sasl_passwd.db"]
 REMOVE_TASK = "Remove the secret files"
-FIND_TASK = "Find the secret files"
+# The plan of each host finds them (issue 18: one module run per host when nothing changes).
+PLAN_TASK = "Plan the change of every application of the host"
 # What the refresher of msmtp account `mailops` leaves: its credential (and the file's drift marker),
 # the token (and its expiry), and its cron entry (no systemd in the lab).
 OAUTH_CONFIG = f"/etc/mailops-smtp/{ACCOUNT}.oauth.json"
@@ -72,7 +73,7 @@ def test_a_sasl_map_the_collection_never_wrote_is_kept(lab, standins, configure,
     run = configure.run(POSTFIX_HOST, connector_vars(lab, standins, base_vars), "-v")
     assert run.rc == 0, run.output[-3000:]
     assert sha256s(lab, POSTFIX_HOST, SASL) == before
-    res = run.result(FIND_TASK, POSTFIX_HOST)
+    res = run.result(PLAN_TASK, POSTFIX_HOST)["leftovers"]
     assert res["changed"] is False and res["removed"] == [], res
     assert f"TASK [mailops.smtp.smtp_configure : {REMOVE_TASK}" not in run.stdout  # nothing to remove, no flush
     kept = {k["path"]: k["reason"] for k in res["kept"]}

@@ -155,3 +155,34 @@ def test_documentation_matches_the_argument_spec():
     assert set(returned) == {"ok", "summary", "elapsed_ms", "oauth_endpoint", "connector", "ports", "endpoint",
                              "diagnosis"}
     assert all("sample" in v for v in returned.values())
+
+
+def test_an_app_registration_gets_a_token_before_the_login(run, monkeypatch):
+    """auth with client_secret: the host asks for a token first; a refusal fails before any connection."""
+    from ansible_collections.mailops.smtp.plugins.module_utils import oauth
+    asked = []
+
+    def refused(tenant_id, client_id, client_secret, **kw):
+        asked.append((tenant_id, client_id, kw["profile"]))
+        raise oauth.OAuthError("AADSTS7000215: the client secret is invalid")
+    monkeypatch.setattr(oauth, "get_access_token", refused)
+    out = run({"profile": "custom", "host": "127.0.0.1", "ports": [closed_port()],
+               "auth": {"username": "u@x.test", "tenant_id": "t", "client_id": "c", "client_secret": SECRET}})
+    assert out.failed and asked == [("t", "c", "custom")]
+    assert out.result["msg"].startswith("the token request failed, so no login was made: AADSTS7000215")
+    assert out.result["ports"] == {} and SECRET not in repr(out.result)
+
+
+def test_the_token_is_used_for_xoauth2(run, monkeypatch):
+    from ansible_collections.mailops.smtp.plugins.module_utils import oauth
+    monkeypatch.setattr(oauth, "get_access_token", lambda *a, **kw: {"access_token": "tok-123", "expires_in": 60})
+    seen = {}
+
+    def fake_probe(plan, check_mode=False):
+        seen.update(plan["auth"])
+        return {"ok": True, "summary": "ok", "ports": {}}
+    monkeypatch.setattr(probe, "run_probe", fake_probe)
+    out = run({"profile": "custom", "host": "127.0.0.1", "ports": [closed_port()],
+               "auth": {"username": "u@x.test", "tenant_id": "t", "client_id": "c", "client_secret": SECRET}})
+    assert not out.failed and seen["access_token"] == "tok-123" and seen.get("password") is None
+    assert "tok-123" not in repr(out.result)
