@@ -67,6 +67,16 @@ def test_items_carry_the_apps_options_and_the_refresher_credential_file():
     assert [i["name"] for i in c.settings_items(apps)] == ["msmtp (default path)", "postfix (default path)", "e"]
 
 
+def test_an_app_sending_through_a_relay_holds_no_credential_and_no_token():
+    apps = c.configure_apps([{"preset": "msmtp", "options": {"mode": "via_relay"}},
+                             {"preset": "django", "path": "/d.py", "options": {"mode": "via_relay"}},
+                             {"preset": "django", "path": "/e.py"}], "m365", "oauth2")
+    assert [a["via_relay"] for a in apps] == [True, True, False]
+    assert not apps[0]["xoauth2"] and "token_file" not in apps[0]["options"]
+    items = c.settings_items(apps, "/etc/mailops-smtp")
+    assert [i["credential"] for i in items] == [False, False, True]
+
+
 def test_packages_each_once():
     apps = c.configure_apps([{"preset": "msmtp"}, {"preset": "postfix"}, {"preset": "msmtp", "path": "/b"}],
                             "m365", "basic")
