@@ -10,7 +10,9 @@ Internal use only. Two things are left behind when a mode changes:
 - postfix_sasl_map: Postfix moved to connector or via_relay mode keeps its SASL map (`sasl_passwd` and the
   compiled `.db`, `.lmdb` or `.cdb`), which holds the mailbox password;
 - xoauth2_refresher: msmtp that stopped using XOAUTH2 (a password, or via_relay mode) keeps the token refresher's
-  `<account>.oauth.json` (the client secret), the token, and its cron entry or systemd timer.
+  `<account>.oauth.json` (the client secret), the token, and its cron entry or systemd timer;
+- relay_refresher: a relay of the smtp_relay role moved off the xoauth2 upstream keeps the same refresher's
+  `relay.oauth.json`, the token and its cron entry.
 
 The rule for removing a file: mailops.smtp must be able to show it wrote it. The SASL map carries
 the drift marker; its compiled map goes with it. The refresher's credential carries the JSON
@@ -32,7 +34,7 @@ from ansible_collections.mailops.smtp.plugins.module_utils._formats_common impor
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_postfix import MainCfFormat, SaslMapFormat
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import DB_SUFFIX, PRESETS
 
-KINDS = ("postfix_sasl_map", "xoauth2_refresher")
+KINDS = ("postfix_sasl_map", "xoauth2_refresher", "relay_refresher")
 SASL_MAP = "sasl_passwd"
 # The parameter of main.cf that the connector preset deletes: it no longer counts as a use.
 OWNED_REFERENCE = "smtp_sasl_password_maps"
@@ -47,6 +49,11 @@ SYSTEMD_RUNNING = "/run/systemd/system"
 UNIT_PREFIX = "mailops-smtp-token-"
 CRON_NAME = "mailops.smtp XOAUTH2 token for msmtp account %s"
 REFRESHER_SCRIPT = "refresh-token"
+# The smtp_relay role's refresher (roles/smtp_relay/tasks/xoauth2.yml and its defaults): one per host,
+# with a cron file and entry name of its own and the credential file relay.oauth.json.
+RELAY_ACCOUNT = "relay"
+RELAY_CRON_FILE = "mailops-smtp-relay-token"
+RELAY_CRON_NAME = "mailops.smtp XOAUTH2 token of the relay"
 UNIT_TAG = "(mailops.smtp)"
 # The expiry file the refresher writes beside each token (refresh-token, meta_path()).
 TOKEN_META_SUFFIX = ".json"
@@ -194,16 +201,16 @@ def _refresher_argv(command):
     return out if len(out) == 2 else None
 
 
-def _cron_entry(path, account):
+def _cron_entry(path, name):
     """(refresher argv, None) when the cron file is the one the role writes; (None, why) otherwise."""
     text = _read_text(path)
     if text is None:
         return None, None
-    name_line = "#Ansible: " + CRON_NAME % account
+    name_line = "#Ansible: " + name
     jobs = [l.strip() for l in split_lines(text) if l.strip() and not l.lstrip().startswith("#")]
     if name_line not in [l.rstrip("\r\n") for l in split_lines(text)] or len(jobs) != 1:
-        return None, "not the cron file mailops.smtp writes for account %s (%r entry with one job)" % (
-            account, name_line)
+        return None, "not the cron file mailops.smtp writes for the refresher (%r entry with one job)" % (
+            name_line,)
     fields = jobs[0].split(None, 6)
     argv = _refresher_argv(fields[6]) if len(fields) == 7 else None
     if argv is None:
@@ -239,13 +246,19 @@ def _token_is_ours(token_file, named):
 
 
 def plan_xoauth2_refresher(account, config_dir=REFRESHER_CONFIG_DIR, token_file=None, cron_dir=CRON_DIR,
-                           systemd_dir=SYSTEMD_DIR):
-    """What the refresher of an msmtp account leaves once msmtp no longer uses XOAUTH2."""
+                           systemd_dir=SYSTEMD_DIR, relay=False):
+    """What the refresher of an msmtp account (or, with relay, of the smtp_relay role) leaves behind.
+
+    The relay's refresher runs only from its own cron file, never from systemd units.
+    """
     plan = Plan()
-    cron = cron_file(account, cron_dir)
+    if relay:
+        cron, cron_name = os.path.join(cron_dir, RELAY_CRON_FILE), RELAY_CRON_NAME
+    else:
+        cron, cron_name = cron_file(account, cron_dir), CRON_NAME % account
     service, timer = [os.path.join(systemd_dir, n) for n in unit_names(account)]
-    cron_argv, cron_why = _cron_entry(cron, account)
-    unit_argv, unit_why = _unit_entry(service, timer)
+    cron_argv, cron_why = _cron_entry(cron, cron_name)
+    unit_argv, unit_why = (None, None) if relay else _unit_entry(service, timer)
     if cron_why:
         plan.keep(cron, cron_why)
     if unit_why:
@@ -302,6 +315,9 @@ def plan_item(item, cron_dir=CRON_DIR, systemd_dir=SYSTEMD_DIR):
     if kind == "xoauth2_refresher":
         return plan_xoauth2_refresher(item.get("account") or "mailops", item.get("path") or REFRESHER_CONFIG_DIR,
                                       item.get("token_file"), cron_dir, systemd_dir)
+    if kind == "relay_refresher":
+        return plan_xoauth2_refresher(RELAY_ACCOUNT, item.get("path") or REFRESHER_CONFIG_DIR,
+                                      item.get("token_file"), cron_dir, systemd_dir, relay=True)
     raise LeftoverError("unknown kind %r; use one of %s" % (kind, ", ".join(KINDS)))
 
 

@@ -29,6 +29,10 @@ description:
     C(mailops-smtp-token-<account>.service) and C(.timer) (the timer is disabled and stopped first,
     then systemd reloaded), when they run the mailops.smtp refresher. The refresher program itself holds no
     secret and stays (other accounts may use it)."
+  - "V(relay_refresher): a relay of the M(mailops.smtp.smtp_relay) role moved off the C(xoauth2) upstream no
+    longer needs its token refresher. Removed, on the same proofs: C(relay.oauth.json) (the client secret)
+    with its drift marker, the token file with its expiry file, and the cron file
+    C(/etc/cron.d/mailops-smtp-relay-token)."
   - A file kept because nothing shows mailops.smtp wrote it is listed in RV(kept); a marked file kept
     because it is shared or still in use also gives a warning, since it still holds our secret.
   - Removal order leaves, after a run killed part way, what the next run needs to finish (each proof of
@@ -57,23 +61,25 @@ options:
     required: true
     suboptions:
       kind:
-        description: V(postfix_sasl_map) or V(xoauth2_refresher).
+        description: V(postfix_sasl_map), V(xoauth2_refresher) or V(relay_refresher).
         type: str
         required: true
-        choices: [postfix_sasl_map, xoauth2_refresher]
+        choices: [postfix_sasl_map, xoauth2_refresher, relay_refresher]
       path:
         description:
           - For V(postfix_sasl_map), the Postfix config directory (default C(/etc/postfix)).
           - For V(xoauth2_refresher), the directory of the refresher's credential files (default
             C(/etc/mailops-smtp), the role's C(smtp_configure_refresher_config_dir)).
+          - For V(relay_refresher), the directory of C(relay.oauth.json) (default C(/etc/mailops-smtp), the
+            relay role's C(smtp_relay_config_dir)).
         type: path
       account:
         description: For V(xoauth2_refresher), the msmtp account (default V(mailops)).
         type: str
       token_file:
         description:
-          - For V(xoauth2_refresher), the token file when no refresher entry names it (default
-            C(/var/lib/mailops-smtp/<account>.token)).
+          - For V(xoauth2_refresher) and V(relay_refresher), the token file when no refresher entry names it
+            (default C(/var/lib/mailops-smtp/<account>.token), or C(relay.token) for the relay).
         type: path
 notes:
   - Files are removed under the same directory lock that M(mailops.smtp.settings) holds while it writes.
@@ -93,6 +99,11 @@ EXAMPLES = r"""
     unused:
       - kind: xoauth2_refresher
         account: mailops
+
+- name: The relay reaches Microsoft 365 through the connector now; drop its XOAUTH2 refresher's files
+  mailops.smtp.leftover_secrets:
+    unused:
+      - kind: relay_refresher
 """
 
 RETURN = r"""

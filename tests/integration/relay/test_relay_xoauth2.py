@@ -177,3 +177,25 @@ def test_a_second_run_changes_nothing(lab, relay):
     again = relay["runner"].run(RELAY, relay["vars"])
     assert again.rc == 0, again.output[-3000:]
     assert again.stats(RELAY)["changed"] == 0, again.changed_tasks()
+
+
+def test_moving_off_xoauth2_removes_the_refreshers_secret_files(lab, standins, relay):
+    """The upstream given as mailops_smtp_relay_upstream (the readiness check's variable) moves the relay to
+    the connector; the client secret, the token and the cron entry of the xoauth2 upstream go with it."""
+    leftovers = ["/etc/mailops-smtp/relay.oauth.json", "/etc/mailops-smtp/relay.oauth.json.mailops-smtp.json",
+                 "/var/lib/mailops-smtp/relay.token", "/var/lib/mailops-smtp/relay.token.json",
+                 "/etc/cron.d/mailops-smtp-relay-token"]
+    present = "for f in %s; do test -e $f && echo $f; done; true" % " ".join(leftovers)
+    assert lab.host_run(RELAY, ["sh", "-c", present]).stdout.split() == leftovers
+    secret = lab.host_run(RELAY, ["python3", "-c", "import json; print(json.load(open("
+                                  "'/etc/mailops-smtp/relay.oauth.json'))['client_secret'])"]).stdout.strip()
+    assert secret
+    client = lab.state["pki"]["client"]
+    connector = {k: v for k, v in relay["vars"].items() if k != "smtp_relay_vault"}
+    connector.update({"mailops_smtp_relay_upstream": "connector", "smtp_relay_tenant": lab.state["tenant_domain"],
+                      "smtp_relay_client_cert": client["cert"], "smtp_relay_client_key": client["key"]})
+    run = relay["runner"].run(RELAY, connector, "--diff")
+    assert run.rc == 0, run.output[-3000:]
+    assert lab.host_run(RELAY, ["sh", "-c", present]).stdout.split() == []
+    assert "relay.oauth.json" in run.output and secret not in run.output
+    assert lab.host_run(RELAY, ["postconf", "-h", "default_transport"]).stdout.strip() == "smtp"

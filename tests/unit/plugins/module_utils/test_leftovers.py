@@ -195,6 +195,49 @@ def test_a_token_elsewhere_is_found_through_the_cron_entry(tmp_path):
     assert other in r["removed"] and not Path(other).exists()
 
 
+def install_relay_refresher(tmp_path):
+    """The files smtp_relay's xoauth2.yml leaves: relay.oauth.json, the token and its own cron file."""
+    cfg, tok = install_refresher(tmp_path, account="relay")
+    cron = tmp_path / "cron.d"
+    text = (cron / "mailops-smtp-token-relay").read_text()
+    (cron / "mailops-smtp-token-relay").unlink()
+    (cron / _leftovers.RELAY_CRON_FILE).write_text(
+        text.replace(_leftovers.CRON_NAME % "relay", _leftovers.RELAY_CRON_NAME))
+    return cfg, tok, cron / _leftovers.RELAY_CRON_FILE
+
+
+def relay_item(tmp_path):
+    return {"kind": "relay_refresher", "path": str(tmp_path / "etc"), "token_file": str(tmp_path / "lib" / "relay.token")}
+
+
+def test_a_relay_off_xoauth2_loses_its_client_secret_token_and_cron_file(tmp_path):
+    cfg, tok, cron = install_relay_refresher(tmp_path)
+    dry = run_items([relay_item(tmp_path)], tmp_path, check=True)
+    assert dry["removed"] == [str(cfg), str(cfg) + ".mailops-smtp.json", str(tok), str(tok) + ".json", str(cron)]
+    assert cfg.exists() and cron.exists()
+    r = run_items([relay_item(tmp_path)], tmp_path)
+    assert r["removed"] == dry["removed"] and not any(Path(p).exists() for p in r["removed"])
+    assert CLIENT_SECRET not in json.dumps(r)
+    assert run_items([relay_item(tmp_path)], tmp_path)["changed"] is False
+
+
+def test_a_relay_cron_file_someone_else_wrote_is_kept(tmp_path):
+    cfg, tok, cron = install_relay_refresher(tmp_path)
+    cron.write_text("*/5 * * * * root /usr/local/bin/my-job\n")
+    r = run_items([relay_item(tmp_path)], tmp_path)
+    assert str(cron) not in r["removed"] and cron.exists()
+    assert [k["path"] for k in r["kept"]] == [str(cron)]
+    # The credential still carries our marker, so it goes.
+    assert str(cfg) in r["removed"]
+
+
+def test_an_msmtp_account_named_relay_is_not_the_relays_refresher(tmp_path):
+    install_refresher(tmp_path, account="relay")   # msmtp's cron file, not the relay's
+    r = run_items([relay_item(tmp_path)], tmp_path)
+    assert (tmp_path / "cron.d" / "mailops-smtp-token-relay").exists()
+    assert not any(p.endswith("mailops-smtp-token-relay") for p in r["removed"])
+
+
 def test_systemd_units_are_stopped_then_removed_then_systemd_reloads(tmp_path):
     install_refresher(tmp_path, systemd=True)
     running = tmp_path / "run-systemd"
@@ -326,6 +369,17 @@ def test_the_role_installs_the_refresher_under_the_names_the_module_recognises()
     script = (REPO / "roles/smtp_configure/files/refresh-token").read_text()
     assert re.search(r'return token_file \+ "%s"' % re.escape(_leftovers.TOKEN_META_SUFFIX), script)
     assert '"expires_at"' in script and '"renewed_at"' in script
+
+
+def test_the_relay_role_installs_its_refresher_under_the_names_the_module_recognises():
+    tasks = yaml.safe_load((REPO / "roles/smtp_relay/tasks/xoauth2.yml").read_text())
+    cron = next(t["ansible.builtin.cron"] for t in tasks if "ansible.builtin.cron" in t)
+    assert cron["name"] == _leftovers.RELAY_CRON_NAME
+    assert cron["cron_file"] == _leftovers.RELAY_CRON_FILE
+    defaults = yaml.safe_load((REPO / "roles/smtp_relay/defaults/main.yml").read_text())
+    assert defaults["smtp_relay_config_dir"] == _leftovers.REFRESHER_CONFIG_DIR
+    relay_vars = yaml.safe_load((REPO / "roles/smtp_relay/vars/main.yml").read_text())
+    assert relay_vars["smtp_relay__refresher_config"].endswith("/%s.oauth.json" % _leftovers.RELAY_ACCOUNT)
 
 
 def test_the_module_spec_offers_every_kind():
