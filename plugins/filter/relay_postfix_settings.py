@@ -28,9 +28,9 @@ def relay_mailbox_budget(connections, messages_per_minute=30, relays=1):
 
 
 def relay_postfix_settings(mode, budget, listen="loopback", allowed_networks=None, recipient_domains=None,
-                           helper_argv=None, user="mailops-relay", sender=None):
+                           helper_argv=None, user="mailops-relay", sender=None, tls=None):
     try:
-        return _settings(mode, budget, listen, allowed_networks, recipient_domains, helper_argv, user, sender)
+        return _settings(mode, budget, listen, allowed_networks, recipient_domains, helper_argv, user, sender, tls)
     except RelayError as e:
         raise AnsibleFilterError(str(e))
 

@@ -8,7 +8,8 @@
 Two groups of main.cf parameters, so that the relay and the postfix preset of
 mailops.smtp.settings can share one Postfix instance without undoing each other:
 
-* LISTENER_KEYS: who may submit to the relay and for which recipients. Always the relay's.
+* LISTENER_KEYS: who may submit to the relay, for which recipients, and with which TLS.
+  Always the relay's.
 * the upstream: in the xoauth2 mode the relay's own pipe transport (XOAUTH2_KEYS and a
   master.cf entry); in the basic and connector modes the postfix preset's keys, which the
   role writes through mailops.smtp.settings with the budget computed here.
@@ -38,8 +39,20 @@ XOAUTH2_NEXTHOP = "m365"
 
 LOOPBACK_NETWORKS = ["127.0.0.0/8", "[::1]/128"]
 
+# The listener's TLS: a designated relay's certificate, and STARTTLS hidden from loopback clients.
+LISTENER_TLS_KEYS = ("smtpd_tls_security_level", "smtpd_tls_chain_files", "smtpd_tls_protocols",
+                     "smtpd_tls_mandatory_protocols", "smtpd_tls_loglevel",
+                     "smtpd_discard_ehlo_keyword_address_maps")
 LISTENER_KEYS = ("inet_interfaces", "mynetworks", "smtpd_relay_restrictions",
-                 "smtpd_recipient_restrictions", "smtpd_tls_security_level")
+                 "smtpd_recipient_restrictions") + LISTENER_TLS_KEYS
+# smtpd_tls_level: what the relay asks of its network clients. may: STARTTLS offered, plaintext
+# still accepted (the via_relay settings make the applications insist on it); encrypt: a network
+# client that does not start TLS is refused before any recipient (docs/relay.md, "STARTTLS").
+TLS_LEVELS = ("may", "encrypt")
+# The client addresses of a connection to the relay's own loopback listener. Postfix looks the
+# client address up as it is (no CIDR in an inline: map), and the relay listens on 127.0.0.1 only.
+LOOPBACK_CLIENTS = ("127.0.0.1", "::1")
+_RELAY_RESTRICTIONS = "permit_mynetworks, reject_unauth_destination"
 XOAUTH2_KEYS = ("default_transport", "relay_transport", "relayhost", "sender_canonical_maps",
                 XOAUTH2_TRANSPORT + "_destination_concurrency_limit",
                 XOAUTH2_TRANSPORT + "_destination_rate_delay",
@@ -47,6 +60,8 @@ XOAUTH2_KEYS = ("default_transport", "relay_transport", "relayhost", "sender_can
 
 _DOMAIN = re.compile(r"^(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z")
 _ADDRESS = re.compile(r"^[^\s@{}$,]+@[^\s@{}$,]+\Z")
+# A path Postfix can hold in a list parameter: absolute, no whitespace, comma, brace or '$'.
+_TLS_PATH = re.compile(r"^/[^\s,{}$]*\Z")
 
 
 class RelayError(ValueError):
@@ -128,12 +143,80 @@ def _domains(domains, what):
     return out
 
 
-def listener_settings(listen="loopback", allowed_networks=None, recipient_domains=None):
-    """The main.cf keys of who may submit and to whom (LISTENER_KEYS).
+def _tls_file(value, name):
+    text = str(value or "").strip()
+    if text and not _TLS_PATH.match(text):
+        raise RelayError("%s must be an absolute path on the relay host without whitespace, ',', braces or "
+                         "'$' (Postfix keeps it in a list), not %r" % (name, value))
+    return text
+
+
+def _loopback_without_starttls():
+    """On the loopback, no STARTTLS and no TLS keys: some mail libraries (Symfony Mailer) upgrade whenever it
+    is offered, and then fail on a certificate that names the relay's network address, not 127.0.0.1."""
+    keys = dict.fromkeys(LISTENER_TLS_KEYS)
+    keys["smtpd_tls_security_level"] = "none"
+    return keys
+
+
+def listener_tls_settings(addresses, tls=None):
+    """The main.cf keys of the listener's TLS (LISTENER_TLS_KEYS) and the extra relay restriction.
+
+    tls: {cert, key, level, allow_plaintext} (the role's smtp_relay_tls_* and smtp_relay_allow_plaintext).
+    Returns (keys, restriction or None). The decisions (docs/relay.md, "STARTTLS"):
+    * loopback only: never STARTTLS; a certificate is refused, as it would never be used;
+    * listen addresses with a certificate: STARTTLS for network clients, hidden from loopback clients
+      (smtpd_discard_ehlo_keyword_address_maps); level encrypt refuses network clients without TLS;
+    * listen addresses without a certificate: refused, unless allow_plaintext says the network is trusted.
+    """
+    tls = dict(tls or {})
+    cert = _tls_file(tls.get("cert"), "smtp_relay_tls_cert")
+    key = _tls_file(tls.get("key"), "smtp_relay_tls_key")
+    level = tls.get("level") or "may"
+    if level not in TLS_LEVELS:
+        raise RelayError("smtp_relay_tls_level is may or encrypt, not %r" % (level,))
+    if key and not cert:
+        raise RelayError("smtp_relay_tls_key is set without smtp_relay_tls_cert; give the certificate too")
+    if addresses is None:
+        if cert:
+            raise RelayError("smtp_relay_tls_cert is set, but the relay listens only on the loopback, where it never "
+                             "offers STARTTLS (Symfony Mailer would upgrade and fail on the name); unset it, or give "
+                             "smtp_relay_listen the relay host's addresses")
+        return _loopback_without_starttls(), None
+    if not cert:
+        if not tls.get("allow_plaintext"):
+            raise RelayError("smtp_relay_listen names %s, but the relay has no certificate: its clients would send "
+                             "mail across the network in plaintext. Give smtp_relay_tls_cert (and "
+                             "smtp_relay_tls_key) for STARTTLS, or set smtp_relay_allow_plaintext: true if that "
+                             "network is trusted (docs/relay.md)" % ", ".join(addresses))
+        return _loopback_without_starttls(), None
+    keys = {
+        # Postfix's order: each key before its certificate chain; one file may hold both, key first.
+        "smtpd_tls_chain_files": ", ".join([key, cert] if key else [cert]),
+        # may even with level encrypt: encrypt would also refuse the loopback clients, to whom STARTTLS is
+        # not offered; encrypt is enforced for network clients by reject_plaintext_session instead.
+        "smtpd_tls_security_level": "may",
+        "smtpd_tls_protocols": ">=TLSv1.2",
+        "smtpd_tls_mandatory_protocols": ">=TLSv1.2",
+        # One line per TLS session (protocol, cipher): the log shows which clients use STARTTLS.
+        "smtpd_tls_loglevel": "1",
+        "smtpd_discard_ehlo_keyword_address_maps":
+            "inline:{ %s }" % ", ".join("%s=starttls" % a for a in LOOPBACK_CLIENTS),
+    }
+    restriction = None
+    if level == "encrypt":
+        loopback_ok = "check_client_access inline:{ %s }" % ", ".join("%s=OK" % a for a in LOOPBACK_CLIENTS)
+        restriction = "%s, reject_plaintext_session" % loopback_ok
+    return keys, restriction
+
+
+def listener_settings(listen="loopback", allowed_networks=None, recipient_domains=None, tls=None):
+    """The main.cf keys of who may submit, to whom and with which TLS (LISTENER_KEYS).
 
     Only the loopback and the given networks may relay (permit_mynetworks, then
     reject_unauth_destination: Postfix never relays for anyone else). With
     recipient_domains, every other recipient is refused, even from an allowed client.
+    The TLS decisions are listener_tls_settings'.
     """
     addresses = _listen_addresses(listen)
     networks = list(LOOPBACK_NETWORKS)
@@ -149,16 +232,17 @@ def listener_settings(listen="loopback", allowed_networks=None, recipient_domain
         # inline: maps need no postmap; a domain key matches every address of the domain.
         recipients = "check_recipient_access inline:{ %s }, reject" % ", ".join("%s=OK" % d for d in domains)
     else:
-        recipients = "permit_mynetworks, reject_unauth_destination"
-    return {
+        recipients = _RELAY_RESTRICTIONS
+    tls_keys, tls_restriction = listener_tls_settings(addresses, tls)
+    out = {
         "inet_interfaces": "loopback-only" if addresses is None else ", ".join(["127.0.0.1"] + addresses),
         "mynetworks": " ".join(networks),
-        "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+        "smtpd_relay_restrictions":
+            "%s, %s" % (tls_restriction, _RELAY_RESTRICTIONS) if tls_restriction else _RELAY_RESTRICTIONS,
         "smtpd_recipient_restrictions": recipients,
-        # On the loopback, no STARTTLS: some mail libraries (Symfony Mailer) upgrade whenever it is
-        # offered and then fail on the certificate. A remote relay offers it only with a certificate.
-        "smtpd_tls_security_level": "none",
     }
+    out.update(tls_keys)
+    return out
 
 
 def xoauth2_settings(budget, helper_argv, user, sender=None, maxproc=None):
@@ -190,7 +274,7 @@ def xoauth2_settings(budget, helper_argv, user, sender=None, maxproc=None):
 
 
 def relay_postfix_settings(mode, budget, listen="loopback", allowed_networks=None, recipient_domains=None,
-                           helper_argv=None, user="mailops-relay", sender=None):
+                           helper_argv=None, user="mailops-relay", sender=None, tls=None):
     """Everything the relay writes with mailops.smtp.postconf: {'main': {...}, 'master': {...}}.
 
     In the basic and connector modes the upstream keys are the postfix preset's (written with
@@ -199,7 +283,7 @@ def relay_postfix_settings(mode, budget, listen="loopback", allowed_networks=Non
     """
     if mode not in ("xoauth2", "basic", "connector"):
         raise RelayError("smtp_relay_upstream is xoauth2, connector or basic, not %r" % (mode,))
-    out = {"main": listener_settings(listen, allowed_networks, recipient_domains), "master": {}}
+    out = {"main": listener_settings(listen, allowed_networks, recipient_domains, tls), "master": {}}
     if mode == "xoauth2":
         x = xoauth2_settings(budget, helper_argv or [], user, sender)
         out["main"].update(x["main"])

@@ -135,11 +135,10 @@ def relay_runner(lab, tmp_path_factory):
     return RelayRun(lab, tmp_path_factory.mktemp("relay"))
 
 
-@pytest.fixture(scope="module")
-def relay(lab, pristine_relay_host, relay_runner):
-    """host1 as a designated xoauth2 relay: first a --check --diff run, then the real one."""
+def designated_relay_vars(lab) -> dict:
+    """host1 as a designated xoauth2 relay for host2, contoso.com only; the credential from OpenBao."""
     lab_vars = yaml.safe_load((lab.dir / "vars.yml").read_text())
-    role_vars = {
+    return {
         "smtp_relay_vault": lab_vars["mailops_smtp_vault_oauth"],
         "smtp_relay_ca_path": lab.ca,
         "smtp_relay_listen": [lab.host(RELAY)["ip"]],
@@ -147,6 +146,15 @@ def relay(lab, pristine_relay_host, relay_runner):
         "smtp_relay_recipient_domains": [DOMAIN],
         "smtp_relay_rewrite_sender": False,
     }
+
+
+@pytest.fixture(scope="module")
+def relay(lab, pristine_relay_host, relay_runner):
+    """host1 as a designated xoauth2 relay: first a --check --diff run, then the real one.
+
+    Its clients here speak plain SMTP (the test's smtplib sessions), on the lab's own network:
+    plaintext is allowed explicitly (test_relay_tls.py gives the relay a certificate)."""
+    role_vars = dict(designated_relay_vars(lab), smtp_relay_allow_plaintext=True)
     before = {p: read_file(lab, RELAY, p) for p in FILES}
     check = relay_runner.run(RELAY, role_vars, "--check", "--diff")
     after_check = {p: read_file(lab, RELAY, p) for p in FILES}

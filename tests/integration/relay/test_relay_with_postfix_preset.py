@@ -41,6 +41,10 @@ def test_relay_and_postfix_preset_share_one_instance(lab, standins, pristine_rel
                     f"check_recipient_access inline:{{ {tenant}=OK }}, reject", "smtp"]
     # The xoauth2 transport is not there in this mode.
     assert "mailops_xoauth2" not in lab.host_run(RELAY, ["postconf", "-M"]).stdout
+    # A relay on the loopback never offers STARTTLS (Symfony Mailer would upgrade and fail on the name).
+    ehlo = lab.host_run(RELAY, [lab.host(RELAY)["python"], "-c", "import smtplib; s = smtplib.SMTP('127.0.0.1', 25, "
+                                "timeout=20); s.ehlo(); print(s.has_extn('starttls')); s.quit()"]).stdout
+    assert ehlo.strip() == "False"
 
     subject = f"relay connector {uuid.uuid4().hex}"
     out = submit_local(lab, f"ops@{tenant}", subject, "app@localhost")

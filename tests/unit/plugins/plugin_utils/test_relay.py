@@ -7,10 +7,12 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.mailops.smtp.plugins.plugin_utils._relay import (
-    LISTENER_KEYS, XOAUTH2_KEYS, XOAUTH2_TRANSPORT, RelayError, listener_settings, mailbox_budget,
-    relay_postfix_settings, submission_endpoint)
+    LISTENER_KEYS, LISTENER_TLS_KEYS, XOAUTH2_KEYS, XOAUTH2_TRANSPORT, RelayError, listener_settings,
+    mailbox_budget, relay_postfix_settings, submission_endpoint)
 
 ARGV = ["/usr/bin/python3", "/usr/local/lib/mailops-smtp/relay-send", "--"]
+PLAINTEXT = {"allow_plaintext": True}
+CERT = {"cert": "/etc/ssl/relay/relay.pem", "key": "/etc/ssl/private/relay.key"}
 
 
 @pytest.mark.parametrize("connections, per_minute, relays, concurrency, delay", [
@@ -47,11 +49,13 @@ def test_loopback_relay_listens_and_relays_for_loopback_only():
     assert s["inet_interfaces"] == "loopback-only"
     assert s["mynetworks"] == "127.0.0.0/8 [::1]/128"
     assert s["smtpd_relay_restrictions"] == "permit_mynetworks, reject_unauth_destination"
+    # Never STARTTLS on the loopback, and no TLS key of the relay's left from a designated set-up.
     assert s["smtpd_tls_security_level"] == "none"
+    assert all(s[k] is None for k in LISTENER_TLS_KEYS if k != "smtpd_tls_security_level")
 
 
 def test_designated_relay_relays_for_the_given_networks_and_domains_only():
-    s = listener_settings(["198.51.100.7"], ["198.51.100.0/24", "2001:db8::/64"], ["Contoso.com."])
+    s = listener_settings(["198.51.100.7"], ["198.51.100.0/24", "2001:db8::/64"], ["Contoso.com."], PLAINTEXT)
     assert s["inet_interfaces"] == "127.0.0.1, 198.51.100.7"
     assert s["mynetworks"] == "127.0.0.0/8 [::1]/128 198.51.100.0/24 [2001:db8::]/64"
     assert s["smtpd_recipient_restrictions"] == "check_recipient_access inline:{ contoso.com=OK }, reject"
@@ -59,6 +63,7 @@ def test_designated_relay_relays_for_the_given_networks_and_domains_only():
 
 @pytest.mark.parametrize("listen, networks, domains, words", [
     (["198.51.100.7"], ["0.0.0.0/0"], [], "open relay"),
+    (["198.51.100.7"], ["198.51.100.0/24"], [], "no certificate"),
     (["198.51.100.7"], ["::/0"], [], "open relay"),
     (["198.51.100.7"], [], [], "no client"),
     (["relay.example"], ["198.51.100.0/24"], [], "not an IP address"),
@@ -68,6 +73,58 @@ def test_designated_relay_relays_for_the_given_networks_and_domains_only():
 def test_settings_that_would_open_or_break_the_relay_are_refused(listen, networks, domains, words):
     with pytest.raises(RelayError, match=words):
         listener_settings(listen, networks, domains)
+
+
+def test_a_designated_relay_with_a_certificate_offers_starttls_to_network_clients_only():
+    s = listener_settings(["198.51.100.7"], ["198.51.100.0/24"], tls=CERT)
+    assert set(s) == set(LISTENER_KEYS)
+    assert s["smtpd_tls_security_level"] == "may"
+    # Postfix's order: the key, then its certificate chain.
+    assert s["smtpd_tls_chain_files"] == "/etc/ssl/private/relay.key, /etc/ssl/relay/relay.pem"
+    assert s["smtpd_tls_protocols"] == s["smtpd_tls_mandatory_protocols"] == ">=TLSv1.2"
+    # The loopback listener of the same Postfix never shows STARTTLS (Symfony Mailer would take it).
+    assert s["smtpd_discard_ehlo_keyword_address_maps"] == "inline:{ 127.0.0.1=starttls, ::1=starttls }"
+    assert s["smtpd_relay_restrictions"] == "permit_mynetworks, reject_unauth_destination"
+
+
+def test_a_key_in_the_certificate_file_is_one_chain_file():
+    s = listener_settings(["198.51.100.7"], ["198.51.100.0/24"], tls={"cert": "/etc/ssl/relay/both.pem"})
+    assert s["smtpd_tls_chain_files"] == "/etc/ssl/relay/both.pem"
+
+
+def test_level_encrypt_refuses_plaintext_from_the_network_but_not_from_the_loopback():
+    s = listener_settings(["198.51.100.7"], ["198.51.100.0/24"], tls=dict(CERT, level="encrypt"))
+    # encrypt itself would also refuse loopback clients, who are never offered STARTTLS.
+    assert s["smtpd_tls_security_level"] == "may"
+    assert s["smtpd_relay_restrictions"] == (
+        "check_client_access inline:{ 127.0.0.1=OK, ::1=OK }, reject_plaintext_session, "
+        "permit_mynetworks, reject_unauth_destination")
+
+
+def test_plaintext_on_the_network_only_when_the_operator_says_so():
+    s = listener_settings(["198.51.100.7"], ["198.51.100.0/24"], tls=PLAINTEXT)
+    assert s["smtpd_tls_security_level"] == "none"
+    assert s["smtpd_tls_chain_files"] is None and s["smtpd_discard_ehlo_keyword_address_maps"] is None
+
+
+@pytest.mark.parametrize("listen, tls, words", [
+    ("loopback", CERT, "never offers STARTTLS"),
+    (["198.51.100.7"], {"key": "/etc/ssl/private/relay.key"}, "without smtp_relay_tls_cert"),
+    (["198.51.100.7"], dict(CERT, level="require"), "may or encrypt"),
+    (["198.51.100.7"], {"cert": "relay.pem"}, "absolute path"),
+    (["198.51.100.7"], {"cert": "/etc/ssl/my relay.pem"}, "absolute path"),
+    (["198.51.100.7"], {"cert": "/etc/ssl/a.pem, /etc/ssl/b.pem"}, "absolute path"),
+    (["198.51.100.7"], {}, "smtp_relay_allow_plaintext"),
+])
+def test_tls_settings_that_cannot_work_are_refused(listen, tls, words):
+    with pytest.raises(RelayError, match=words):
+        listener_settings(listen, ["198.51.100.0/24"], tls=tls)
+
+
+def test_the_tls_decisions_reach_the_postfix_settings():
+    s = relay_postfix_settings("connector", mailbox_budget(), ["198.51.100.7"], ["198.51.100.0/24"], tls=CERT)
+    assert s["main"]["smtpd_tls_security_level"] == "may"
+    assert s["main"]["smtpd_tls_chain_files"].endswith("relay.pem")
 
 
 def test_xoauth2_owns_the_upstream_keys_and_its_transport():
