@@ -20,7 +20,7 @@ description:
     C(postconf), O(apps[].validate)); only when all passed are they renamed into place. An application
     refused for any reason leaves every file of the host as it was, and the message names the application."
   - "In check mode this is the plan of a change: RV(apps) says which application would change, RV(changed)
-    whether any would, and nothing is written. The M(mailops.smtp.smtp_configure) role runs it so first, and
+    whether any would, and nothing is written. The P(mailops.smtp.smtp_configure#role) role runs it so first, and
     only the hosts with something to write go on to log in, write and reload."
   - Two applications of one run may not write the same file; give that file's keys in one application.
   - The same escaping, drift marker, atomic replacement, directory locks, symlink rules and masked diffs

@@ -29,7 +29,7 @@ description:
     C(mailops-smtp-token-<account>.service) and C(.timer) (the timer is disabled and stopped first,
     then systemd reloaded), when they run the mailops.smtp refresher. The refresher program itself holds no
     secret and stays (other accounts may use it)."
-  - "V(relay_refresher): a relay of the M(mailops.smtp.smtp_relay) role moved off the C(xoauth2) upstream no
+  - "V(relay_refresher): a relay of the P(mailops.smtp.smtp_relay#role) role moved off the C(xoauth2) upstream no
     longer needs its token refresher. Removed, on the same proofs: C(relay.oauth.json) (the client secret)
     with its drift marker, the token file with its expiry file, and the cron file
     C(/etc/cron.d/mailops-smtp-relay-token)."
@@ -37,7 +37,7 @@ description:
     because it is shared or still in use also gives a warning, since it still holds our secret.
   - Removal order leaves, after a run killed part way, what the next run needs to finish (each proof of
     ownership is removed after the files it proves).
-  - The M(mailops.smtp.smtp_configure) role runs this module after writing the applications (and after
+  - The P(mailops.smtp.smtp_configure#role) role runs this module after writing the applications (and after
     reloading them), from its C(tasks_from=leftovers) entry point; other playbooks can call either.
 author:
   - mailops.smtp maintainers (@mailops)

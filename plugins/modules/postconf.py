@@ -17,7 +17,7 @@ description:
   - Compares the parameters explicitly set in C(main.cf) (C(postconf -n)) and the services of C(master.cf)
     (C(postconf -M)) with the wanted ones, and changes only those that differ, with C(postconf -e), C(postconf -X),
     C(postconf -M) and C(postconf -MX). Every other line of both files is left to Postfix's own editor.
-  - It holds no secret; the M(mailops.smtp.smtp_relay) role uses it for the keys it owns (docs/relay.md).
+  - It holds no secret; the P(mailops.smtp.smtp_relay#role) role uses it for the keys it owns (docs/relay.md).
   - It does not reload Postfix; notify a handler when the task reports a change.
 author:
   - mailops.smtp maintainers (@mailops)
