@@ -314,6 +314,9 @@ def test_moving_to_via_relay_leaves_no_login_in_any_file(lab, mailbox, via_relay
     paths = [configured_path(app) for app in APPS]
     p = host_sh(lab, HOST, 'box=$1; shift; grep -l -F -e "$box" -- "$@"; true', mailbox, *paths)
     assert p.stdout.split() == [], "the old login (%s) is still in: %s" % (mailbox, p.stdout.split())
+    # Nor the password's key (its value, a'"'"b, is written escaped in each syntax).
+    p = host_sh(lab, HOST, 'grep -i -n -e password -- "$@"; true', *paths)
+    assert p.stdout == "", "a password key is still there:\n" + p.stdout
     p = host_sh(lab, HOST, 'grep -l -F -e 127.0.0.1 -- "$@"; true', *paths)
     assert sorted(p.stdout.split()) == sorted(paths)  # every file names the relay
 
