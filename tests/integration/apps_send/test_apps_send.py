@@ -27,13 +27,16 @@ role wrote and sends one message. The module tells the retirement of basic auth 
    files do not change, since the relay stays on 127.0.0.1:25.
 
 The tests run in file order and share one host, one configure run per mode and one relay set-up
-per upstream (module fixtures). The apps that read only the system trust store find the lab CA
+per upstream (module fixtures); the xoauth2 relay's run goes on in the background while steps 1
+and 2 run, which do not use host1's Postfix. The apps that read only the system trust store find the lab CA
 there (tests/lab/trust.py, in the host's own /etc overlay).
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -42,7 +45,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from tests.integration.configure.conftest import Configure, header, wait_for_message
+from tests.integration.configure.conftest import Configure, Run, header, wait_for_message
 from tests.integration.presets.conftest import failures, host_sh, pick
 # Fixtures: host1's Postfix as the lab made it, before and after the module; the relay playbook.
 from tests.integration.relay.conftest import pristine_relay_host, relay_runner  # noqa: F401
@@ -137,7 +140,7 @@ def configure(lab, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def mailbox(lab, standins, app_host, configure):
+def mailbox(lab, standins, app_host, configure, relay_setup):
     """Before the retirement: one smtp_configure run writes every application's file with a password."""
     box = "apps-send-%s@contoso.com" % uuid.uuid4().hex[:8]
     standins.control.set_mailbox(box, passwords=[PASSWORD])
@@ -172,6 +175,7 @@ class Relay:
     def __init__(self, lab, standins, runner):
         self.lab, self.standins, self.runner = lab, standins, runner
         self.upstream = None
+        self.pending = None  # (upstream, process, log) of a run started and not yet finished
         self.lab_vars = yaml.safe_load((lab.dir / "vars.yml").read_text())
 
     def role_vars(self, upstream: str) -> dict:
@@ -188,21 +192,54 @@ class Relay:
                     smtp_relay_client_cert=client["cert"], smtp_relay_client_key=client["key"],
                     smtp_relay_from_address=self.standins.mailbox)
 
-    def use(self, upstream: str) -> None:
-        if self.upstream == upstream:
+    def start(self, upstream: str) -> None:
+        """Start the role's run in the background; finish() waits for it."""
+        assert self.pending is None, "a relay run is already going"
+        exe = str(Path(sys.executable).parent / "ansible-playbook")
+        log = self.runner.scratch / ("relay-%s-%s.log" % (upstream, uuid.uuid4().hex[:8]))
+        with open(log, "w") as out:  # a file, not a pipe that nobody reads while the run goes on
+            proc = subprocess.Popen([exe, "-i", str(self.lab.inventory),
+                                     *self.runner.argv(HOST, self.role_vars(upstream))],
+                                    stdout=out, stderr=subprocess.STDOUT, text=True, env=self.runner.env(),
+                                    cwd=str(self.lab.dir))
+        self.pending = (upstream, proc, log)
+
+    def finish(self) -> None:
+        if self.pending is None:
             return
-        run = self.runner.run(HOST, self.role_vars(upstream))
+        upstream, proc, log = self.pending
+        self.pending = None
+        rc = proc.wait(timeout=600)
+        run = Run(rc, log.read_text(), "")
         assert run.rc == 0, failures(run)
         assert self.standins.password not in run.output and self.standins.app.secret not in run.output
         self.upstream = upstream
 
+    def use(self, upstream: str) -> None:
+        self.finish()
+        if self.upstream != upstream:
+            self.start(upstream)
+            self.finish()
+
 
 @pytest.fixture(scope="module")
-def relay(lab, standins, app_host, relay_runner, basic_auth_off):
-    """host1's Postfix as a relay on the loopback, upstream xoauth2 (the oauth2 credential from OpenBao)."""
+def relay_setup(lab, standins, app_host, relay_runner):
+    """The xoauth2 relay's run, started before anything else of the module and left going meanwhile: it
+    writes only Postfix's and the relay's own files, which the direct-mode tests do not use."""
     r = Relay(lab, standins, relay_runner)
-    r.use("xoauth2")
-    return r
+    r.start("xoauth2")
+    try:
+        yield r
+    finally:
+        if r.pending:  # never leave a run going into the restore of host1
+            r.pending[1].wait(timeout=600)
+
+
+@pytest.fixture(scope="module")
+def relay(relay_setup, basic_auth_off):
+    """host1's Postfix as a relay on the loopback, upstream xoauth2 (the oauth2 credential from OpenBao)."""
+    relay_setup.use("xoauth2")
+    return relay_setup
 
 
 @pytest.fixture(scope="module")
