@@ -339,8 +339,8 @@ def test_before_the_retirement_the_app_logs_in_and_sends_with_its_own_library(la
 # ---- 2. the retirement: the same files fail -----------------------------------------------------
 
 @pytest.mark.parametrize("app", APPS)
-def test_after_the_retirement_the_password_login_fails_with_the_librarys_error(lab, standins, mailbox,
-                                                                              basic_auth_off, app):
+def test_after_the_retirement_the_password_login_fails_with_the_librarys_error(
+        lab, standins, mailbox, basic_auth_off, app):
     """The senders' exit code is the library's verdict: the refused login is a failure, with the reply."""
     p, subject, _to = send(lab, app, sender=mailbox, tag="retired")
     out = p.stderr + p.stdout
