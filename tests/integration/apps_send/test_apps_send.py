@@ -48,7 +48,7 @@ from cryptography.x509.oid import NameOID
 from tests.integration.configure.conftest import Configure, Run, header, wait_for_message
 from tests.integration.presets.conftest import failures, host_sh, pick
 # Fixtures: host1's Postfix as the lab made it, before and after the module; the relay playbook.
-from tests.integration.relay.conftest import pristine_relay_host, relay_runner  # noqa: F401
+from tests.integration.relay.conftest import pristine_relay_host, relay_runner  # noqa: F401 pylint: disable=unused-import
 from tests.integration.relay.conftest import RELAY, wait_log
 from tests.lab.senders import GENERIC, send_as
 from tests.lab.trust import lab_ca_trusted
