@@ -33,6 +33,7 @@ def test_xoauth2_with_token_sends_as_mailbox(standins):
         client.send_message(message(standins.mailbox, "someone@example.net"))
     got = standins.control.messages()[0]
     assert got["auth_identity"] == standins.mailbox and got["auth_mechanism"] == "XOAUTH2"
+    assert got["auth_app"] == standins.app.client_id.lower()  # the app registration it logged in as
 
 
 def test_xoauth2_for_mailbox_the_app_may_not_use(standins):

@@ -83,7 +83,8 @@ Faults (`set_fault(name, target=...)`; target "smtp" default, "connector", or "e
 Vault proxy faults (`add_vault_fault(status=412|429|5xx or delay=s, times=N, path_prefix=)`).
 
 Inspection: `messages()` -> [{listener, envelope_from, rcpt_tos, headers [[k, v]], data,
-auth_identity, auth_mechanism (LOGIN, XOAUTH2, ip, certificate), peer, tls_version, delayed,
+auth_identity, auth_mechanism (LOGIN, XOAUTH2, ip, certificate), auth_app (XOAUTH2: the client id of
+the app registration the token was issued to), peer, tls_version, delayed,
 delivery {submitted_minute, delivery_minute, delayed, delay_seconds}, smtputf8, ext_params, ...}], also
 written to <store_dir>/messages/*.json. `counters()` -> {"mailboxes": {addr: {auth_ok,
 auth_fail, auth_rejected_concurrency, connections, current, peak_concurrent, sending,

@@ -68,6 +68,7 @@ class StandinSMTP(SMTP):
         self.session_id = next(_session_ids)
         self.mailbox: str | None = None
         self.login_mechanism: str | None = None
+        self.login_app: str | None = None  # XOAUTH2: the app registration the token was issued to
         self.relay_via: str | None = None
         self.client_cert_cn: str | None = None
         self.ext_params: dict = {}
@@ -379,8 +380,11 @@ class Handler:
         auth = fields.get("auth", "")
         if not mailbox or not auth.startswith("Bearer "):
             return AuthResult(success=False, handled=False, message=server.reply(replies.AUTH_BAD))
-        refusal = self.state.auth_token(mailbox, auth[len("Bearer "):], server.hostname)
-        return server.finish_auth(mailbox, "XOAUTH2", refusal)
+        refusal, app = self.state.auth_token(mailbox, auth[len("Bearer "):], server.hostname)
+        result = server.finish_auth(mailbox, "XOAUTH2", refusal)
+        if result.success:
+            server.login_app = app
+        return result
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         envelope.mail_from = address
@@ -428,6 +432,7 @@ class Handler:
             "data": content.decode("utf-8", "replace"),
             "auth_identity": identity,
             "auth_mechanism": mechanism,
+            "auth_app": server.login_app if mechanism == "XOAUTH2" else None,
             "peer": list(session.peer) if session.peer else None,
             "tls_version": ssl_object.version() if ssl_object else None,
             "received_at": time.time(),

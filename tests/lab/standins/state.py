@@ -190,9 +190,12 @@ class State:
             self.mbx_counters[mailbox]["auth_fail"] += 1
             return reply.format(where=replies.where(host))
 
-    def auth_token(self, mailbox: str, token: str, host: str) -> str | None:
+    def auth_token(self, mailbox: str, token: str, host: str) -> tuple:
         """As Exchange Online: a signed token for its audience, with SMTP.SendAsApp, unexpired,
-        of an app whose service principal may use the mailbox; else 535 5.7.3."""
+        of an app whose service principal may use the mailbox; else 535 5.7.3.
+
+        Returns (None, the app registration's client id) for a good login, so that the message
+        record can show which app a relay logged in as (auth_app); else (the reply, None)."""
         mailbox = mailbox.lower()
         claims = self.signer.verify(token)
         with self.lock:
@@ -204,9 +207,9 @@ class State:
                   and not (grant is not None and grant["revoked"])
                   and mailbox in app["mailboxes"])
             if ok and not box["smtp_auth_disabled"]:
-                return None
+                return None, str(claims["appid"]).lower()
             self.mbx_counters[mailbox]["auth_fail"] += 1
-            return (replies.AUTH_SMTP_DISABLED if ok else replies.AUTH_BAD).format(where=replies.where(host))
+            return (replies.AUTH_SMTP_DISABLED if ok else replies.AUTH_BAD).format(where=replies.where(host)), None
 
     def open_session(self, mailbox: str, session_id: int) -> bool:
         """Count an authenticated session. Refuses (False) only under the fault
