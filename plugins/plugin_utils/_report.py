@@ -79,6 +79,7 @@ READINESS_TEXT = {
     "xoauth2_not_offered": "port {port} does not offer AUTH XOAUTH2 after TLS",
     "app_without_oauth": "an application on the host cannot use OAuth 2.0",
     "relay_without_oauth": "an application sends through a relay whose upstream is not xoauth2 or connector",
+    "relay_upstream_failed": "an application sends through a relay whose upstream fails its check",
 }
 
 
@@ -87,7 +88,7 @@ READINESS_SHORT = {
     "oauth_endpoint_unreachable": "no token endpoint", "oauth_endpoint_not_checked": "token endpoint not checked",
     "submission_port_not_probed": "{port} not checked", "submission_port_failed": "{port} fails",
     "xoauth2_not_offered": "no XOAUTH2 on {port}", "app_without_oauth": "app without OAuth",
-    "relay_without_oauth": "relay without OAuth",
+    "relay_without_oauth": "relay without OAuth", "relay_upstream_failed": "relay upstream fails",
 }
 
 # The readiness of a host: ready, blocked (reasons say why), or not applicable (the endpoint
@@ -511,9 +512,23 @@ def _add_paths(entry, host_apps, paths):
     if rows is None:
         return
     for app, row in zip(host_apps, rows):
-        row.update(_report_relay.app_path_row(
+        path, upstream_ok = _report_relay.app_path_row(
             paths["host"], app, paths["relay_upstream"], paths["cred_type"], paths["profile"], paths["direct_ok"],
-            paths["connector_ok"], paths["record"], paths["upstream_ok"]))
+            paths["connector_ok"], paths["record"], paths["upstream_ok"])
+        row.update(path)
+        if upstream_ok is False and row["oauth"]:
+            _relay_upstream_failed(entry["readiness"], row)
+
+
+def _relay_upstream_failed(ready, row):
+    """An app via a relay is ready only when the relay's upstream also passes its check (issue 20 section 2)."""
+    row["oauth"] = False
+    row["note"] = "sends through a relay whose upstream (%s) fails its check: see the relay's findings" % (
+        row["path"].split("_", 1)[1])
+    if ready["status"] == "not_applicable":
+        return
+    ready["reasons"].append({"code": "relay_upstream_failed", "text": "%s %s" % (row["name"], row["note"])})
+    ready["status"], ready["ready"] = "blocked", False
 
 
 def _add_relay(entry, record):

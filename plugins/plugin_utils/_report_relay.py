@@ -138,16 +138,17 @@ def _relay_upstream_ok(host, hop, upstream_ok):
 
 
 def app_path_row(host, app, relay_upstream, cred_type, profile, direct_ok, connector_ok, record, upstream_ok):
-    """{path, path_label, works_now, survives_retirement} of one application on one host."""
+    """({path, path_label, works_now, survives_retirement}, the relay's upstream check) of one application on one
+    host; the second is True, False, or None (not a relay path, or not checked)."""
     code = _relay_paths.app_path(app, relay_upstream, cred_type, profile)
     hop_ok = upstream = None
     if code.startswith("relay_"):
         hop = _hop_for((record or {}).get("hops") or [], app)
         hop_ok = None if hop is None else hop["ok"]
         upstream = _relay_upstream_ok(host, hop, upstream_ok)
-    return {"path": code, "path_label": _relay_paths.path_label(code),
-            "works_now": _relay_paths.path_works_now(code, direct_ok, connector_ok, hop_ok, upstream),
-            "survives_retirement": _relay_paths.survives_retirement(code)}
+    return ({"path": code, "path_label": _relay_paths.path_label(code),
+             "works_now": _relay_paths.path_works_now(code, direct_ok, connector_ok, hop_ok, upstream),
+             "survives_retirement": _relay_paths.survives_retirement(code)}, upstream)
 
 
 def yes_no(value):

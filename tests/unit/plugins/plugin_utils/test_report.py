@@ -580,3 +580,19 @@ def test_direct_paths_come_from_the_credential_type_and_the_hosts_own_checks():
                               ("a", "postfix (connector)"): ("direct_connector", False, True)}
     with pytest.raises(_report.ReportInputError, match="relay must be a dict"):
         _report.build_report(fleet(), relay=["x"])
+
+
+def test_an_app_via_a_relay_whose_upstream_check_fails_is_not_ready():
+    apps = {"a": [{"preset": "grafana", "options": VIA_RELAY}], "b": [{"preset": "grafana", "options": VIA_RELAY}]}
+    relay = {"a": {"hops": [_hop()], "upstream": {"mode": "xoauth2", "result": _login(ok=False)}},
+             "b": {"hops": [_hop()], "upstream": {"mode": "xoauth2", "result": None}}}
+    report = _relay_report(relay, apps, {"a": "xoauth2", "b": "xoauth2"})
+    jsonschema.validate(json.loads(json.dumps(report)), SCHEMA, cls=jsonschema.Draft202012Validator)
+    ready = {h["host"]: h["readiness"] for h in report["hosts"]}
+    assert ready["a"]["status"] == "blocked" and [r["code"] for r in ready["a"]["reasons"]] == ["relay_upstream_failed"]
+    assert ready["a"]["reasons"][0]["text"].startswith("grafana (via relay) sends through a relay whose upstream "
+                                                       "(xoauth2) fails its check")
+    assert ready["a"]["apps"][0]["oauth"] is False
+    # Not checked (no relay credential given) is no failure: declared as xoauth2, it stays ready.
+    assert ready["b"]["ready"] is True
+    assert {g["code"]: g["hosts"] for g in report["readiness_findings"]} == {"relay_upstream_failed": ["a"]}
