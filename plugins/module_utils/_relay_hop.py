@@ -70,8 +70,8 @@ def normalise(relay):
 def hop_params(relay, base):
     """The probe parameters of one hop: the custom profile, the relay's one port, up to EHLO (after
     STARTTLS where used); the TLS settings and timeouts of the main probe (base, its params)."""
-    params = dict((k, base.get(k)) for k in ("timeout", "connect_timeout", "retries", "min_tls_version",
-                                              "validate_certs", "ca_path", "helo"))
+    shared = ("timeout", "connect_timeout", "retries", "min_tls_version", "validate_certs", "ca_path", "helo")
+    params = dict((k, base.get(k)) for k in shared)
     params.update(profile="custom", host=relay["host"], stop_after="ehlo", require="any",
                   ports=[{"port": relay["port"], "security": relay["security"]}])
     return params

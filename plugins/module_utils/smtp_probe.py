@@ -762,17 +762,19 @@ def _start_relay_hops(plan, check_mode, sleep, backoff_base, contexts, helo):
     started = []
     for hop in plan.get("relays") or []:
         box = {}
-
-        def work(hop=hop, box=box):
-            try:
-                box["result"] = run_probe(hop["plan"], check_mode, sleep, backoff_base, contexts=contexts, helo=helo)
-            except (OSError, ValueError) as exc:
-                box["error"] = _error_text(exc)
-        thread = threading.Thread(target=work, name="relay-%s-%d" % (hop["relay"]["host"], hop["relay"]["port"]))
+        thread = threading.Thread(target=_probe_hop, args=(hop, box, check_mode, sleep, backoff_base, contexts, helo),
+                                  name="relay-%s-%d" % (hop["relay"]["host"], hop["relay"]["port"]))
         thread.daemon = True
         thread.start()
         started.append((thread, hop, box))
     return started
+
+
+def _probe_hop(hop, box, check_mode, sleep, backoff_base, contexts, helo):
+    try:
+        box["result"] = run_probe(hop["plan"], check_mode, sleep, backoff_base, contexts=contexts, helo=helo)
+    except (OSError, ValueError) as exc:
+        box["error"] = _error_text(exc)
 
 
 def _join_relay_hops(started, deadline):

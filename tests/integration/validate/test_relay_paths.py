@@ -16,14 +16,18 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.integration.relay.conftest import RELAY, pristine_relay_host, relay_runner  # noqa: F401
+from tests.integration.relay import conftest as relay_conftest
+from tests.integration.relay.conftest import RELAY
+
+# The relay tests' fixtures, shared: host1 as the lab made it before and after this module, and the relay playbook.
+pristine_relay_host = relay_conftest.pristine_relay_host
+relay_runner = relay_conftest.relay_runner
 
 ARROW = "relay \u2192 xoauth2"
 
 
 @pytest.fixture(scope="module")
-def relay_paths(lab, validate, fresh_standins, pristine_relay_host, relay_runner,  # noqa: F811
-                tmp_path_factory):
+def relay_paths(lab, validate, fresh_standins, pristine_relay_host, relay_runner, tmp_path_factory):
     lab_vars = yaml.safe_load((lab.dir / "vars.yml").read_text())
     oauth_vault = lab_vars["mailops_smtp_vault_oauth"]
     setup = relay_runner.run(RELAY, {"smtp_relay_vault": oauth_vault, "smtp_relay_ca_path": lab.ca,

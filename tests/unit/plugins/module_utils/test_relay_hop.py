@@ -68,7 +68,7 @@ class _Relay:
 
     def _serve(self):
         try:
-            conn, _ = self.sock.accept()
+            conn = self.sock.accept()[0]
         except OSError:
             return
         with conn:

@@ -498,9 +498,9 @@ def _hop(host="127.0.0.1", port=25, ok=True, code=None, message=None, relay_inve
 
 
 def _login(ok=True):
-    return {"ok": ok, "summary": "587 ok (STARTTLS TLSv1.3, AUTH XOAUTH2 235 2.7.0)" if ok else
-            "587 failed at auth: auth_failed", "ports": {"587": {"ok": ok, "diagnosis": None if ok else
-                                                                diagnosis("auth_failed")}}}
+    summary = "587 ok (STARTTLS TLSv1.3, AUTH XOAUTH2 235 2.7.0)" if ok else "587 failed at auth: auth_failed"
+    return {"ok": ok, "summary": summary,
+            "ports": {"587": {"ok": ok, "diagnosis": None if ok else diagnosis("auth_failed")}}}
 
 
 def _relay_report(relay, apps, upstreams, **kw):
@@ -514,9 +514,8 @@ def _paths(report):
 
 
 def test_a_loopback_relay_works_when_its_hop_and_its_upstream_do():
-    apps = {"ok": [{"preset": "grafana", "options": VIA_RELAY}], "hopless": [{"preset": "grafana", "options": VIA_RELAY}],
-            "nologin": [{"preset": "grafana", "options": VIA_RELAY}], "unchecked": [{"preset": "django",
-                                                                                   "options": VIA_RELAY}]}
+    grafana, django = {"preset": "grafana", "options": VIA_RELAY}, {"preset": "django", "options": VIA_RELAY}
+    apps = {"ok": [grafana], "hopless": [grafana], "nologin": [grafana], "unchecked": [django]}
     relay = {"ok": {"hops": [_hop()], "upstream": {"mode": "xoauth2", "result": _login()}},
              "hopless": {"hops": [_hop(ok=False, code="relay_unreachable", message="the relay at 127.0.0.1:25 "
                                        "refused the connection: run the mailops.smtp.relay playbook on this host")],
@@ -536,8 +535,8 @@ def test_a_loopback_relay_works_when_its_hop_and_its_upstream_do():
         ("hopless", False, "failed"), ("nologin", False, "failed"), ("ok", True, "ok"), ("unchecked", True, "ok")]
     assert "refused the connection" in hosts["hopless"]["summary"]
     assert "the relay's xoauth2 upstream fails" in hosts["nologin"]["summary"]
-    assert hosts["unchecked"]["relay"]["upstream"] == {"mode": "xoauth2", "checked": False, "ok": None,
-                                                      "diagnosis": None, "summary": "no creds"}
+    unchecked = {"mode": "xoauth2", "checked": False, "ok": None, "diagnosis": None, "summary": "no creds"}
+    assert hosts["unchecked"]["relay"]["upstream"] == unchecked
     found = {f["code"]: f["hosts"] for f in report["findings"]}
     assert found["relay_unreachable"] == ["hopless"] and found["auth_failed"] == ["nologin"]
     assert report["summary"]["hosts_failed"] == 2 and report["summary"]["passed"] is False
