@@ -20,14 +20,15 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _atomic
-from ansible_collections.mailops.smtp.plugins.plugin_utils import _report
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _relay_paths, _report
 
 FILES = {"json": "report.json", "junit": "report.junit.xml", "md": "report.md", "html": "report.html"}
 FILE_MODE = 0o640
 DIR_MODE = 0o750
 ARGS = frozenset(("results", "hosts", "result_var", "auth_result_var", "auth_hosts", "apps_var", "connector_var",
                   "report_dir", "formats", "max_fail_percentage", "title", "apps", "connector",
-                  "credential", "relay_upstream", "relay_upstream_var"))
+                  "credential", "relay_upstream", "relay_upstream_var", "relay", "relay_result_var",
+                  "credential_type"))
 DEFAULT_DIR = "smtp-validate-report"
 
 
@@ -160,6 +161,63 @@ def relay_upstreams_from_hostvars(args, task_vars):
     return out
 
 
+def _relay_hosts_by_address(hosts, hostvars):
+    """address or name -> inventory host, to tell which host runs the relay an application names."""
+    out = {}
+    for host in hosts:
+        host = to_text(host)
+        out.setdefault(host, host)
+        address = (hostvars[host] if host in hostvars else {}).get("ansible_host")
+        if address:
+            out.setdefault(to_text(address), host)
+    return out
+
+
+def _upstream_input(mode, res, upstream_result):
+    if not mode:
+        return None
+    if mode == "connector":
+        conn = res.get("connector") if isinstance(res, dict) else None
+        return {"mode": mode, "result": conn, "why_not": "the connector path was not checked from this host: set "
+                "smtp_validate_connector_host (mailops_smtp_connector_host) or smtp_relay_tenant"}
+    return {"mode": mode, "result": upstream_result,
+            "why_not": "no login was checked: give validate the relay's credential, of the type its upstream needs "
+                       "(oauth2 for xoauth2, basic for basic), in smtp_validate_relay_vault or "
+                       "smtp_validate_relay_credential"}
+
+
+def relay_from_hostvars(args, task_vars, results):
+    """host -> {hops, upstream}: the hops its probe checked (the relay each names, when an inventory host runs
+    it) and the upstream check of the relay it runs, when it runs one (_relay_paths.upstream_to_check, from the
+    host's applications, relay upstream and smtp_relay_listen; docs/validate.md)."""
+    hostvars = task_vars.get("hostvars") or {}
+    apps_var = args.get("apps_var")
+    upstream_var = args.get("relay_upstream_var") or _report.RELAY_UPSTREAM_VAR
+    result_var = args.get("relay_result_var")
+    by_address = _relay_hosts_by_address(args["hosts"], hostvars)
+    out = {}
+    for host in args["hosts"]:
+        host = to_text(host)
+        hv = hostvars[host] if host in hostvars else {}
+        res = results.get(host) if isinstance(results.get(host), dict) else {}
+        hops = []
+        for hop in res.get("relays") or []:
+            if isinstance(hop, dict):
+                relay = hop.get("relay") if isinstance(hop.get("relay"), dict) else {}
+                hops.append(dict(hop, relay_inventory_host=by_address.get(to_text(relay.get("host")))))
+        try:
+            mode = _relay_paths.upstream_to_check(hv.get(apps_var) if apps_var else None, hv.get(upstream_var),
+                                                  hv.get(_relay_paths.RELAY_LISTEN_VAR))
+        except ValueError:
+            # The role's probe task refuses such a host with the message; the report does not stop for it, and
+            # its readiness says the upstream will not do.
+            mode = None
+        upstream = _upstream_input(mode, res, hv.get(result_var) if result_var else None)
+        if hops or upstream:
+            out[host] = {"hops": hops, "upstream": upstream}
+    return out
+
+
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
@@ -178,12 +236,15 @@ class ActionModule(ActionBase):
             args["connector"] = args.get("connector") if connector is None else connector
             if args.get("relay_upstream") is None:
                 args["relay_upstream"] = relay_upstreams_from_hostvars(args, task_vars or {})
+            if args.get("relay") is None:
+                args["relay"] = relay_from_hostvars(args, task_vars or {}, args["results"])
         try:
             report = _report.build_report(
                 args["results"], apps=args.get("apps"), connector=args.get("connector"),
                 max_fail_percentage=0 if args.get("max_fail_percentage") is None else args["max_fail_percentage"],
                 title=args.get("title"), credential=args.get("credential"),
-                relay_upstream=args.get("relay_upstream"))
+                relay_upstream=args.get("relay_upstream"), relay=args.get("relay"),
+                credential_type=args.get("credential_type"))
         except _report.ReportInputError as exc:
             raise AnsibleActionFail(to_text(exc))
         try:

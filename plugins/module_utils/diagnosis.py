@@ -79,6 +79,17 @@ CATALOGUE = {
                "and security group on the way; check the host's routes.",
         "reference": _MS_ENDPOINTS,
     },
+    "relay_unreachable": {
+        "title": "The application's relay does not answer",
+        "cause": "An application in `options.mode: via_relay` sends to a relay of our own (its `options.relay_host` "
+                 "and `options.relay_port`, 127.0.0.1:25 by default), and nothing there took the connection or "
+                 "greeted: Postfix is not running, the relay was never set up on that host, it listens on other "
+                 "addresses (`smtp_relay_listen`), or a firewall drops the traffic. The application cannot send.",
+        "fix": "Run the relay playbook (`ansible-playbook mailops.smtp.relay`) on the relay host (this host for a "
+               "relay on 127.0.0.1), or start Postfix there (`postfix start`); for a designated relay check "
+               "`smtp_relay_listen` and that the firewall lets this host reach the relay's port.",
+        "reference": "https://www.postfix.org/postconf.5.html#inet_interfaces",
+    },
     "port_not_offered": {
         "title": "The endpoint does not offer this port",
         "cause": "The port times out while the endpoint is expected not to serve it, or while another port on "

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.mailops.smtp.plugins.module_utils._relay_hop import RelayHopError, hop_params, normalise
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import (
     PROFILE_NAMES,
     ProfileError,
@@ -281,6 +282,29 @@ def _spread_endpoint(params):
     return spread
 
 
+def _relay_hops(params):
+    """[{relay, plan}] of the relays option: the hop from this host to each of its applications' relays."""
+    raw = params.get("relays") or []
+    if not isinstance(raw, (list, tuple)):
+        raise EndpointError("relays must be a list of dicts with host, port and security")
+    hops, seen = [], set()
+    for entry in raw:
+        try:
+            relay = normalise(entry)
+        except RelayHopError as exc:
+            raise EndpointError(str(exc))
+        key = (relay["host"], relay["port"], relay["security"])
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            plan = build_plan(hop_params(relay, params))
+        except EndpointError as exc:
+            raise EndpointError("relays: %s:%d: %s" % (relay["host"], relay["port"], exc))
+        hops.append({"relay": relay, "plan": plan})
+    return hops
+
+
 def build_plan(params):
     """Check the module's parameters and return the probe plan (a dict).
 
@@ -357,6 +381,7 @@ def build_plan(params):
             raise EndpointError("connector_host: %s" % exc)
 
     return {
+        "relays": _relay_hops(params),
         "profile": profile_name,
         "host": _host(params.get("host"), profile_name, profile),
         "ports": ports,

@@ -29,6 +29,7 @@ import threading
 import time
 from urllib.parse import urlparse
 
+from ansible_collections.mailops.smtp.plugins.module_utils._relay_hop import hop_result
 from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import (
     diagnosis,
     is_transient_error,
@@ -688,6 +689,8 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0, contex
         connector_thread.daemon = True
         connector_thread.start()
 
+    relay_threads = _start_relay_hops(plan, check_mode, sleep, backoff_base, contexts, helo)
+
     dns_start = time.monotonic()
     host = plan["host"]
     try:
@@ -748,7 +751,40 @@ def run_probe(plan, check_mode=False, sleep=time.sleep, backoff_base=1.0, contex
             "ok": False, "elapsed_ms": _ms(start), "ports": {},
             "summary": "the connector check %s" % (
                 "failed: %s" % connector_box["error"] if "error" in connector_box else "did not finish in time")}
+    if plan.get("relays"):
+        result["relays"] = _join_relay_hops(relay_threads, deadline)
     return scrub.walk(result)
+
+
+def _start_relay_hops(plan, check_mode, sleep, backoff_base, contexts, helo):
+    """Each relay hop (plan["relays"]) is a probe of its own, run alongside the ports as the connector is:
+    one module run per host checks its way to Microsoft 365 and to its relays. [(thread, hop, box)]."""
+    started = []
+    for hop in plan.get("relays") or []:
+        box = {}
+        thread = threading.Thread(target=_probe_hop, args=(hop, box, check_mode, sleep, backoff_base, contexts, helo),
+                                  name="relay-%s-%d" % (hop["relay"]["host"], hop["relay"]["port"]))
+        thread.daemon = True
+        thread.start()
+        started.append((thread, hop, box))
+    return started
+
+
+def _probe_hop(hop, box, check_mode, sleep, backoff_base, contexts, helo):
+    try:
+        box["result"] = run_probe(hop["plan"], check_mode, sleep, backoff_base, contexts=contexts, helo=helo)
+    except (OSError, ValueError) as exc:
+        box["error"] = _error_text(exc)
+
+
+def _join_relay_hops(started, deadline):
+    out = []
+    for thread, hop, box in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        res = box.get("result") or {"ok": False, "ports": {}, "elapsed_ms": None, "summary": "the relay check %s" % (
+            "failed: %s" % box["error"] if "error" in box else "did not finish in time")}
+        out.append(hop_result(hop["relay"], res, diagnosis))
+    return out
 
 
 def _mark_not_offered(ports):

@@ -135,6 +135,32 @@ options:
       - Without it, a probe result that checked the path itself (the C(connector) of a M(mailops.smtp.probe) run
         with O(mailops.smtp.probe#module:connector_host)) gives it.
     type: str
+  relay:
+    description:
+      - The relay checks of each host, keyed by host name, for each application's path (C(readiness.apps[].path),
+        C(works_now)) and the host's C(relay) in the report. Each value has C(hops), the C(relays) result of
+        M(mailops.smtp.probe) (one entry per relay the host's applications send to; an entry may add
+        C(relay_inventory_host), the inventory host that runs that relay), and C(upstream), C({mode, result}) with
+        the upstream (V(xoauth2), V(connector), V(basic)) of the relay the host runs and the probe result that
+        checked it (the login, or for V(connector) the probe's C(connector)).
+      - A failed hop, or an upstream checked and failed, fails the host, as a failed port does.
+      - With O(hosts), it defaults to what the hosts' probe results (O(result_var), their C(relays)) and
+        O(relay_result_var) hold; a host runs a relay when one of its applications (O(apps_var)) sends to a
+        loopback relay, or when its C(smtp_relay_listen) names addresses, and the relay's upstream is its
+        O(relay_upstream_var).
+    type: dict
+  relay_result_var:
+    description:
+      - With O(hosts), the name of the host variable that holds the probe result of the login of the host's relay
+        upstream (V(xoauth2), V(basic)).
+    type: str
+  credential_type:
+    description:
+      - The type of the credential the applications that log in themselves use, V(basic) or V(oauth2), for their
+        path (msmtp logs in with XOAUTH2 with an V(oauth2) credential, GitLab sends through Microsoft Graph).
+        Unset, the path of such an application is C(direct_unknown).
+    type: str
+    choices: [basic, oauth2]
 extends_documentation_fragment:
   - mailops.smtp.attributes
   - mailops.smtp.attributes.platform_controller

@@ -206,6 +206,31 @@ options:
       - The result is RV(connector); it does not change RV(ok), since the connector is the way out for a host
         that cannot use the endpoint, not a requirement.
     type: str
+  relays:
+    description:
+      - Also check the way from this host to the relays its applications send through (C(options.mode=via_relay)
+        of mailops.smtp.settings), in the same run and alongside the ports. For each relay, TCP, the banner, EHLO,
+        and STARTTLS with the certificate check where the applications use it; no login, since the relay takes
+        none.
+      - The result is RV(relays); it does not change RV(ok). A relay that does not answer is diagnosed
+        C(relay_unreachable), with what to do.
+    type: list
+    elements: dict
+    suboptions:
+      host:
+        description: The relay's address, as the applications have it (C(options.relay_host)).
+        type: str
+        required: true
+      port:
+        description: The relay's port (C(options.relay_port)).
+        type: int
+        default: 25
+      security:
+        description:
+          - V(none) (plain SMTP) or V(starttls). Defaults as the via_relay presets write the applications' settings,
+            V(none) on loopback and V(starttls) for a remote relay.
+        type: str
+        choices: [none, starttls]
 notes:
   - C(changed) is always false.
   - Name resolution runs under O(timeout), since the resolver has no timeout of its own.
@@ -267,6 +292,15 @@ EXAMPLES = r"""
   register: smtp_path
   failed_when: false
 
+- name: Can this host reach the relay its applications send through (options.mode via_relay)?
+  mailops.smtp.probe:
+    profile: m365
+    relays:
+      - host: 127.0.0.1
+        port: 25
+  register: smtp_path
+  failed_when: false
+
 - name: Connector relay with a client certificate
   mailops.smtp.probe:
     profile: m365_connector
@@ -316,6 +350,21 @@ connector:
   returned: when O(connector_host) is set
   type: dict
   sample: {"ok": true, "summary": "25 ok (STARTTLS TLSv1.3)", "elapsed_ms": 120.5, "ports": {"25": {"ok": true}}}
+relays:
+  description:
+    - One entry per relay of O(relays), in that order (duplicates dropped), each C(relay) (C(host), C(port),
+      C(security)), C(ok), C(summary), C(elapsed_ms), C(ports) (the relay's port, shaped as RV(ports)),
+      C(diagnosis) (null when ok) and C(message) (what is wrong and what to do, null when ok).
+  returned: when O(relays) is set
+  type: list
+  elements: dict
+  sample:
+    - relay: {host: 127.0.0.1, port: 25, security: none}
+      ok: false
+      summary: "25 failed at connect: tcp_refused (The connection was refused)"
+      message: "the relay at 127.0.0.1:25 refused the connection: run the mailops.smtp.relay playbook on this host,
+        start its Postfix, or check smtp_relay_listen"
+      diagnosis: {code: relay_unreachable, title: "The application's relay does not answer"}
 ports:
   description:
     - One entry per port, keyed by the port number as a string.
@@ -406,6 +455,11 @@ def argument_spec():
         stop_after=dict(type="str", default="auto", choices=["auto", "connect", "tls", "ehlo", "auth", "send"]),
         check_oauth_endpoint=dict(type="bool", default=False),
         connector_host=dict(type="str"),
+        relays=dict(type="list", elements="dict", options=dict(
+            host=dict(type="str", required=True),
+            port=dict(type="int", default=25),
+            security=dict(type="str", choices=["none", "starttls"]),
+        )),
     )
 
 

@@ -20,6 +20,7 @@ import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import CATALOGUE, REPORT_CATALOGUE, diagnosis
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import PROFILES
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _report_relay
 
 SCHEMA_VERSION = 1
 STAGE_ORDER = ("dns", "connect", "tls", "banner", "ehlo", "starttls", "ehlo_tls", "auth", "send")
@@ -78,6 +79,7 @@ READINESS_TEXT = {
     "xoauth2_not_offered": "port {port} does not offer AUTH XOAUTH2 after TLS",
     "app_without_oauth": "an application on the host cannot use OAuth 2.0",
     "relay_without_oauth": "an application sends through a relay whose upstream is not xoauth2 or connector",
+    "relay_upstream_failed": "an application sends through a relay whose upstream fails its check",
 }
 
 
@@ -86,7 +88,7 @@ READINESS_SHORT = {
     "oauth_endpoint_unreachable": "no token endpoint", "oauth_endpoint_not_checked": "token endpoint not checked",
     "submission_port_not_probed": "{port} not checked", "submission_port_failed": "{port} fails",
     "xoauth2_not_offered": "no XOAUTH2 on {port}", "app_without_oauth": "app without OAuth",
-    "relay_without_oauth": "relay without OAuth",
+    "relay_without_oauth": "relay without OAuth", "relay_upstream_failed": "relay upstream fails",
 }
 
 # The readiness of a host: ready, blocked (reasons say why), or not applicable (the endpoint
@@ -495,8 +497,55 @@ def _fleet_endpoint(results):
     return None
 
 
-def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpoint, relay_upstream=None):
+def _direct_ok(apps_record):
+    """Whether the applications' port works from the host now, with the login where one was tried there."""
+    if apps_record is None:
+        return None
+    return bool(apps_record["ok"]) and not (apps_record["auth"] and not apps_record["auth"]["ok"])
+
+
+def _add_paths(entry, host_apps, paths):
+    """Each application row of the readiness gets its path, whether it works now and survives the retirement.
+
+    paths: {host, relay_upstream, cred_type, profile, direct_ok, connector_ok, record, upstream_ok}."""
+    rows = entry["readiness"]["apps"]
+    if rows is None:
+        return
+    for app, row in zip(host_apps, rows):
+        path, upstream_ok = _report_relay.app_path_row(
+            paths["host"], app, paths["relay_upstream"], paths["cred_type"], paths["profile"], paths["direct_ok"],
+            paths["connector_ok"], paths["record"], paths["upstream_ok"])
+        row.update(path)
+        if upstream_ok is False and row["oauth"]:
+            _relay_upstream_failed(entry["readiness"], row)
+
+
+def _relay_upstream_failed(ready, row):
+    """An app via a relay is ready only when the relay's upstream also passes its check (issue 20 section 2)."""
+    row["oauth"] = False
+    row["note"] = "sends through a relay whose upstream (%s) fails its check: see the relay's findings" % (
+        row["path"].split("_", 1)[1])
+    if ready["status"] == "not_applicable":
+        return
+    ready["reasons"].append({"code": "relay_upstream_failed", "text": "%s %s" % (row["name"], row["note"])})
+    ready["status"], ready["ready"] = "blocked", False
+
+
+def _add_relay(entry, record):
+    """The host's relay checks; a failed hop or upstream fails the host, as a failed port does."""
+    entry["relay"] = record
+    if not _report_relay.relay_passed(record):
+        if entry["ok"]:
+            entry["status"] = "failed"
+        entry["ok"] = False
+        entry["summary"] = "; ".join(x for x in (entry["summary"], _report_relay.failure_text(record)) if x)
+
+
+def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpoint, relay_upstream=None,
+                paths=None):
     """(host entry, its records, its endpoint) for one host's probe result."""
+    paths = dict(paths or {}, host=host, relay_upstream=relay_upstream,
+                 connector_ok=bool(conn.get("ok")) if isinstance(conn, dict) else None)
     code, msg = _no_probe_code(res)
     if code:
         endpoint = fleet_endpoint or endpoint_of({"ports": dict((p, None) for p in fleet_ports)})
@@ -508,6 +557,8 @@ def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpo
         entry = {"host": host, "status": "unreachable" if code == "host_unreachable" else "failed",
                  "ok": False, "summary": "%s: %s" % (diag["title"], msg), "elapsed_ms": 0,
                  "oauth_endpoint": None, "readiness": ready, "endpoint": endpoint}
+        _add_relay(entry, paths.get("record"))
+        _add_paths(entry, host_apps, dict(paths, direct_ok=None, connector_ok=None))
         return entry, host_records, endpoint
     endpoint = endpoint_of(res, None if isinstance(res.get("endpoint"), dict) else fleet_endpoint)
     host_records = [port_record(host, p, res["ports"][p]) for p in sorted(res["ports"], key=port_order)]
@@ -523,6 +574,10 @@ def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpo
     entry = {"host": host, "status": "ok" if res.get("ok") else "failed", "ok": bool(res.get("ok")),
              "summary": str(res.get("summary") or ""), "elapsed_ms": _int_or_none(res.get("elapsed_ms")),
              "oauth_endpoint": oauth, "readiness": ready, "endpoint": endpoint}
+    _add_relay(entry, paths.get("record"))
+    profile = res["endpoint"].get("profile") if isinstance(res.get("endpoint"), dict) else None
+    _add_paths(entry, host_apps, dict(paths, profile=profile or paths.get("profile"),
+                                      direct_ok=_direct_ok(apps_record[0] if apps_record else None)))
     return entry, host_records, endpoint
 
 
@@ -567,12 +622,23 @@ def lead(summary):
     return " ".join(lead_lines(summary))
 
 
+def _relay_records(relay):
+    if relay is None:
+        return {}
+    if not isinstance(relay, dict):
+        raise ReportInputError("relay must be a dict of host -> {hops: the probe's relays result, upstream: "
+                               "{mode, result}}")
+    return dict((host, _report_relay.relay_record(value)) for host, value in relay.items())
+
+
 def build_report(results, apps=None, connector=None, max_fail_percentage=0, title=None, generated=None,
-                 credential=None, relay_upstream=None):
+                 credential=None, relay_upstream=None, relay=None, credential_type=None):
     """The report dict (see docs/report.md) from host -> probe result.
 
     credential: the registered result of the vault_credentials task, or None when no credential was asked for.
     relay_upstream: host -> the upstream (xoauth2, connector, basic) of the relay its via_relay apps use.
+    relay: host -> {hops, upstream} (see _report_relay): the hops to its relays and its own relay's upstream check.
+    credential_type: basic, oauth2 or None: the login the direct applications use, for their path.
     """
     max_fail = _check_inputs(results, apps, connector, max_fail_percentage)
     if relay_upstream is not None and not isinstance(relay_upstream, dict):
@@ -583,6 +649,9 @@ def build_report(results, apps=None, connector=None, max_fail_percentage=0, titl
     apps = scrub(apps) if apps is not None else {}
     connector = scrub(connector) if connector is not None else {}
     cred = credential_record(scrub(credential) if credential is not None else None)
+    relay_records = _relay_records(scrub(relay) if relay is not None else None)
+    upstream_ok = _report_relay.upstream_ok_by_host(relay_records)
+    cred_type = credential_type if credential_type in ("basic", "oauth2") else None
 
     # The probe lists ports in the endpoint's order (the applications' port first); keep it.
     fleet_ports = []
@@ -597,21 +666,23 @@ def build_report(results, apps=None, connector=None, max_fail_percentage=0, titl
         return (fleet_ports.index(str(p)), "") if str(p) in fleet_ports else (len(fleet_ports), str(p))
 
     fleet_endpoint = _fleet_endpoint(results)
-    hosts, records, endpoints = [], [], {}
+    hosts, records, endpoints, relay_findings = [], [], {}, []
     for host in sorted(results, key=_natural):
         host_apps = apps.get(host)
         if host_apps is not None and not isinstance(host_apps, list):
             host_apps = [host_apps]
         entry, host_records, endpoints[host] = _host_entry(
             host, results[host], fleet_ports, port_order, host_apps,
-            connector.get(host) if host in connector else None, fleet_endpoint, relay_upstream.get(host))
+            connector.get(host) if host in connector else None, fleet_endpoint, relay_upstream.get(host),
+            paths={"cred_type": cred_type, "record": relay_records.get(host), "upstream_ok": upstream_ok})
+        relay_findings.extend(_report_relay.finding_records(host, relay_records.get(host)))
         for r in host_records:
             r["ready"] = entry["readiness"]["ready"]
         entry["ports"] = [r["port"] for r in host_records if r["port"] is not None]
         hosts.append(entry)
         records.extend(host_records)
 
-    findings = _findings(records, port_order)
+    findings = _findings(records + relay_findings, port_order)
     now = generated or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "schema_version": SCHEMA_VERSION,

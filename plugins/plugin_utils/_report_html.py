@@ -19,6 +19,7 @@ import re
 from html import escape
 
 from ansible_collections.mailops.smtp.plugins.plugin_utils._report import STATUS_ORDER
+from ansible_collections.mailops.smtp.plugins.plugin_utils._report_relay import check_rows, path_rows
 
 STAGE_LABEL = {"dns": "DNS", "connect": "Connect", "tls": "TLS", "banner": "Banner", "ehlo": "EHLO",
                "starttls": "STARTTLS", "ehlo_tls": "EHLO (TLS)", "auth": "Login", "send": "Send"}
@@ -314,6 +315,36 @@ def _readiness(report):
             '<tbody>%s</tbody></table></div></section>') % (helps, "".join(rows))
 
 
+def _word_pill(word):
+    return '<span class="pill %s">%s</span>' % ({"yes": "yes", "ok": "yes", "no": "no"}.get(word, "meta"), e(word))
+
+
+def _paths(report):
+    """Each application's path, whether it works now and survives the retirement, and the relay checks."""
+    rows = path_rows(report)
+    checks = check_rows(report)
+    if not rows and not checks:
+        return ""
+    body = ""
+    if rows:
+        body += ('<div class="scroll"><table id="paths-table"><thead><tr><th>Host</th><th>Application</th>'
+                 '<th>Path</th><th>Works now</th><th>Survives the retirement</th></tr></thead><tbody>%s</tbody>'
+                 '</table></div>') % "".join(
+            '<tr data-host="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
+                e(r["host"]), e(r["host"]), e(r["app"]), e(r["path"]), _word_pill(r["works_now"]),
+                _word_pill(r["survives"])) for r in rows)
+    if checks:
+        body += ('<h3>Relays</h3><div class="scroll"><table id="relay-table"><thead><tr><th>Host</th><th>Check</th>'
+                 '<th>Result</th><th>Details</th></tr></thead><tbody>%s</tbody></table></div>') % "".join(
+            '<tr data-host="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
+                e(c["host"]), e(c["host"]), e(c["name"]),
+                _word_pill("ok" if c["ok"] else ("not checked" if c["ok"] is None else "no")),
+                e(("%s: " % c["diagnosis"]["code"] if c["diagnosis"] else "") + (c["text"] or ""))) for c in checks)
+    return ('<section id="paths"><h2>Each application&#39;s way to Microsoft 365</h2><p class="lead">Direct, or '
+            'through a relay of our own; whether it works now, and whether it still will once basic '
+            'authentication is retired.</p>%s</section>') % body
+
+
 def _stage_cell(r, name):
     found = [s for s in r["stages"] if s["name"] == name]
     if name == "auth" and not r.get("auth"):
@@ -449,7 +480,8 @@ def render(report):
             e(report["title"]), s["hosts"], "" if s["hosts"] == 1 else "s",
             "" if len(report["ports"]) == 1 else "s", e(", ".join(str(p) for p in report["ports"]) or "-"),
             e(report["generated"])),
-        _summary(report), _findings(report), _readiness(report), _records(report), _certificates(report),
+        _summary(report), _findings(report), _readiness(report), _paths(report), _records(report),
+        _certificates(report),
         '<section id="glossary"><details><summary>What do these words mean?</summary><dl class="gloss">%s</dl>'
         '</details></section>' % gloss,
         "</main><footer>Written by the mailops.smtp fleet report. This page is self-contained: it loads "

@@ -18,6 +18,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ansible_collections.mailops.smtp.plugins.plugin_utils._report import login_cell
+from ansible_collections.mailops.smtp.plugins.plugin_utils._report_relay import check_rows, path_rows
 
 # XML 1.0 cannot carry most control characters, even escaped; a server reply might.
 _XML_BAD = re.compile(u"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -54,12 +55,31 @@ def _details(r):
     return "\n".join(lines)
 
 
+def _relay_case(suite, c, paths):
+    """A relay check (a hop, an upstream) as a test case of its own; one not run is skipped."""
+    case = ET.SubElement(suite, "testcase", classname=_t("smtp.%s" % c["host"]), name=_t("%s %s" % (c["host"], c["name"])),
+                         time="0.000")
+    d = c["diagnosis"] or {}
+    if c["ok"] is False:
+        el = ET.SubElement(case, "failure", type=_t(d.get("code") or "failed"),
+                           message=_t("%s: %s" % (d.get("code"), d.get("title"))))
+        el.text = _t("%s\ncause: %s\nfix: %s" % (c["text"], d.get("cause"), d.get("fix")))
+    elif c["ok"] is None:
+        ET.SubElement(case, "skipped", message=_t(c["text"] or "not checked"))
+    lines = [c["text"]] + ["path of %s: %s, works now: %s, survives the retirement: %s" % (
+        p["app"], p["path"], p["works_now"], p["survives"]) for p in paths if p["host"] == c["host"]]
+    ET.SubElement(case, "system-out").text = _t("\n".join(lines))
+
+
 def render(report):
     records = report["records"]
-    failures = sum(1 for r in records if r["status"] in ("fail", "unreachable"))
-    skipped = sum(1 for r in records if r["status"] == "info")
+    checks = check_rows(report)
+    failures = sum(1 for r in records if r["status"] in ("fail", "unreachable")) + sum(
+        1 for c in checks if c["ok"] is False)
+    skipped = sum(1 for r in records if r["status"] == "info") + sum(1 for c in checks if c["ok"] is None)
     seconds = "%.3f" % (sum(r["elapsed_ms"] for r in records) / 1000.0)
-    counts = dict(tests=str(len(records)), failures=str(failures), errors="0", skipped=str(skipped), time=seconds)
+    counts = dict(tests=str(len(records) + len(checks)), failures=str(failures), errors="0", skipped=str(skipped),
+                  time=seconds)
     suites = ET.Element("testsuites", dict(name=_t(report["title"]), **counts))
     suite = ET.SubElement(suites, "testsuite", dict(name="mailops.smtp fleet validation",
                                                     timestamp=report["generated"], **counts))
@@ -80,5 +100,8 @@ def render(report):
             ET.SubElement(case, "skipped", message=_t("%s: %s (expected)" % (d.get("code"), d.get("title"))))
         out = ET.SubElement(case, "system-out")
         out.text = _t(_details(r))
+    paths = path_rows(report)
+    for c in checks:
+        _relay_case(suite, c, paths)
     body = ET.tostring(suites, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.mailops.smtp.plugins.plugin_utils._report import lead_lines, login_cell, reason_text
+from ansible_collections.mailops.smtp.plugins.plugin_utils._report_relay import check_rows, path_rows, yes_no
 
 READY_WORD = {"ready": "yes", "blocked": "no", "not_applicable": "not applicable"}
 STATUS_WORD = {"pass": "ok", "warn": "ok, warning", "info": "not offered (expected)", "fail": "FAILED",
@@ -69,6 +70,8 @@ def render(report):
             _cell("; ".join(r["text"] for r in rd["reasons"]) or "-"), _cell(apps), conn))
     out.append("")
 
+    out += _paths_section(report)
+
     out += ["## Hosts and ports", "",
             "| Host | Port | Result | Failed stage | Login | TLS | Certificate days left | Time (ms) |",
             "|---|---|---|---|---|---|---|---|"]
@@ -80,6 +83,29 @@ def render(report):
             r["cert_days_left"] if r["cert_days_left"] is not None else "-", r["elapsed_ms"]))
     out.append("")
     return "\n".join(out)
+
+
+def _paths_section(report):
+    """Each application's path, whether it works now and after the retirement; then the relay checks."""
+    rows = path_rows(report)
+    out = []
+    if rows:
+        out += ["## Application paths", "", "| Host | Application | Path | Works now | Survives the retirement |",
+                "|---|---|---|---|---|"]
+        out += ["| %s | %s | %s | %s | %s |" % (_cell(r["host"]), _cell(r["app"]), _cell(r["path"]), r["works_now"],
+                                                r["survives"]) for r in rows]
+        out.append("")
+    checks = check_rows(report)
+    if checks:
+        out += ["## Relays", "", "| Host | Check | Result | Details |", "|---|---|---|---|"]
+        for c in checks:
+            result = yes_no(c["ok"]) if c["ok"] is not True else "ok"
+            if c["ok"] is False:
+                result = "FAILED: %s" % ((c["diagnosis"] or {}).get("code") or "failed")
+            out.append("| %s | %s | %s | %s |" % (_cell(c["host"]), _cell(c["name"]), _cell(result),
+                                                  _cell(c["text"])))
+        out.append("")
+    return out
 
 
 def _short(r):

@@ -26,7 +26,7 @@ ISSUE_CODES = [
 def test_catalogue_holds_the_issue_vocabulary():
     assert set(ISSUE_CODES) <= set(d.CODES)
     # The additions: a warning, not a failure, and a file on the host the probe cannot use (issue 17).
-    assert set(d.CODES) - set(ISSUE_CODES) == {"cert_expiring", "local_file_unusable"}
+    assert set(d.CODES) - set(ISSUE_CODES) == {"cert_expiring", "local_file_unusable", "relay_unreachable"}
     assert d.WARNING_CODES == ("cert_expiring",)
 
 

@@ -149,11 +149,11 @@ def test_documentation_matches_the_argument_spec():
         assert doc["options"][name]["type"] == opt["type"], name
         assert doc["options"][name].get("default") == opt.get("default"), name
         assert doc["options"][name].get("choices") == opt.get("choices"), name
-    for sub in ("auth", "send"):
+    for sub in ("auth", "send", "relays"):
         assert set(doc["options"][sub]["suboptions"]) == set(spec[sub]["options"])
     returned = yaml.safe_load(probe.RETURN)
     assert set(returned) == {"ok", "summary", "elapsed_ms", "oauth_endpoint", "connector", "ports", "endpoint",
-                             "diagnosis"}
+                             "diagnosis", "relays"}
     assert all("sample" in v for v in returned.values())
 
 

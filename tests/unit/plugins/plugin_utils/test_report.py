@@ -22,6 +22,7 @@ from ansible_collections.mailops.smtp.plugins.plugin_utils import _report, _repo
 REPO = Path(__file__).resolve().parents[4]
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
 GENERATED = "2026-05-04T09:30:00Z"
+VIA_RELAY = {"mode": "via_relay"}
 HOSTS = ["app1", "app2", "app3", "app4", "app5", "app6"]
 SECRET = "Sup3r-S3cret-pw!"
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOi.fake-token-value"
@@ -204,7 +205,10 @@ def test_findings_grouped_by_diagnosis_failures_first():
 def test_readiness_per_host():
     hosts = {h["host"]: h for h in build()["hosts"]}
     assert hosts["app1"]["readiness"]["ready"] is True
-    assert hosts["app1"]["readiness"]["apps"] == [{"name": "msmtp", "oauth": True, "note": None}]
+    # Each row also names the app's path (issue 20 section 3); msmtp's depends on the credential, not given here.
+    assert hosts["app1"]["readiness"]["apps"] == [{
+        "name": "msmtp", "oauth": True, "note": None, "path": "direct_unknown", "path_label": "direct (login not known)",
+        "works_now": True, "survives_retirement": None}]
 
     def codes(h):
         return [r["code"] for r in hosts[h]["readiness"]["reasons"]]
@@ -480,3 +484,114 @@ def test_the_login_column_shows_a_result_only_where_a_login_was_tried():
     html = _report_html.render(report)
     # A code where the login was tried, a dash (no tick) where it was not.
     assert re.findall(r'<td class="st (\w+)"[^>]*title="Login: ', html) == ["bad", "none"]
+
+
+# -- issue 20 section 3: the relay's hop and upstream, each application's path ------------------------
+
+def _hop(host="127.0.0.1", port=25, ok=True, code=None, message=None, relay_inventory_host=None):
+    hop = {"relay": {"host": host, "port": port, "security": "none" if host == "127.0.0.1" else "starttls"},
+           "ok": ok, "summary": "25 ok (no TLS)" if ok else "25 failed at connect: tcp_refused",
+           "ports": {}, "diagnosis": None if ok else diagnosis(code), "message": message}
+    if relay_inventory_host:
+        hop["relay_inventory_host"] = relay_inventory_host
+    return hop
+
+
+def _login(ok=True):
+    summary = "587 ok (STARTTLS TLSv1.3, AUTH XOAUTH2 235 2.7.0)" if ok else "587 failed at auth: auth_failed"
+    return {"ok": ok, "summary": summary,
+            "ports": {"587": {"ok": ok, "diagnosis": None if ok else diagnosis("auth_failed")}}}
+
+
+def _relay_report(relay, apps, upstreams, **kw):
+    results = {h: fleet()["app1"] for h in apps}
+    return _report.build_report(results, apps=apps, relay_upstream=upstreams, relay=relay, generated=GENERATED, **kw)
+
+
+def _paths(report):
+    return {(h["host"], a["name"]): (a["path"], a["works_now"], a["survives_retirement"])
+            for h in report["hosts"] for a in h["readiness"]["apps"] or []}
+
+
+def test_a_loopback_relay_works_when_its_hop_and_its_upstream_do():
+    grafana, django = {"preset": "grafana", "options": VIA_RELAY}, {"preset": "django", "options": VIA_RELAY}
+    apps = {"ok": [grafana], "hopless": [grafana], "nologin": [grafana], "unchecked": [django]}
+    relay = {"ok": {"hops": [_hop()], "upstream": {"mode": "xoauth2", "result": _login()}},
+             "hopless": {"hops": [_hop(ok=False, code="relay_unreachable", message="the relay at 127.0.0.1:25 "
+                                       "refused the connection: run the mailops.smtp.relay playbook on this host")],
+                         "upstream": {"mode": "xoauth2", "result": _login()}},
+             "nologin": {"hops": [_hop()], "upstream": {"mode": "xoauth2", "result": _login(ok=False)}},
+             "unchecked": {"hops": [_hop()], "upstream": {"mode": "xoauth2", "result": None, "why_not": "no creds"}}}
+    report = _relay_report(relay, apps, dict((h, "xoauth2") for h in apps))
+    jsonschema.validate(json.loads(json.dumps(report)), SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert _paths(report) == {
+        ("ok", "grafana (via relay)"): ("relay_xoauth2", True, True),
+        ("hopless", "grafana (via relay)"): ("relay_xoauth2", False, True),
+        ("nologin", "grafana (via relay)"): ("relay_xoauth2", False, True),
+        ("unchecked", "django (via relay)"): ("relay_xoauth2", None, True)}
+    hosts = {h["host"]: h for h in report["hosts"]}
+    # A failed hop or a failed upstream login fails the host; an upstream not checked does not.
+    assert [(h, hosts[h]["ok"], hosts[h]["status"]) for h in sorted(hosts)] == [
+        ("hopless", False, "failed"), ("nologin", False, "failed"), ("ok", True, "ok"), ("unchecked", True, "ok")]
+    assert "refused the connection" in hosts["hopless"]["summary"]
+    assert "the relay's xoauth2 upstream fails" in hosts["nologin"]["summary"]
+    unchecked = {"mode": "xoauth2", "checked": False, "ok": None, "diagnosis": None, "summary": "no creds"}
+    assert hosts["unchecked"]["relay"]["upstream"] == unchecked
+    found = {f["code"]: f["hosts"] for f in report["findings"]}
+    assert found["relay_unreachable"] == ["hopless"] and found["auth_failed"] == ["nologin"]
+    assert report["summary"]["hosts_failed"] == 2 and report["summary"]["passed"] is False
+    md = _report_md.render(report)
+    assert "| ok | grafana (via relay) | relay \u2192 xoauth2 | yes | yes |" in md
+    assert "| hopless | grafana (via relay) | relay \u2192 xoauth2 | no | yes |" in md
+    assert "| unchecked | django (via relay) | relay \u2192 xoauth2 | not checked | yes |" in md
+    assert "| hopless | relay 127.0.0.1:25 | FAILED: relay_unreachable | the relay at 127.0.0.1:25 refused" in md
+    html = _report_html.render(report)
+    assert 'id="paths-table"' in html and "relay \u2192 xoauth2" in html
+    from ansible_collections.mailops.smtp.plugins.plugin_utils import _report_junit
+    junit = _report_junit.render(report)
+    assert 'name="hopless relay 127.0.0.1:25"' in junit and 'type="relay_unreachable"' in junit
+    assert 'name="unchecked relay upstream xoauth2"' in junit
+
+
+def test_a_designated_relay_lends_its_upstream_check_to_the_app_hosts():
+    remote = {"preset": "grafana", "options": dict(VIA_RELAY, relay_host="198.18.0.10")}
+    apps = {"web1": [remote], "web2": [remote], "relay1": [], "mx": []}
+    relay = {"web1": {"hops": [_hop("198.18.0.10", relay_inventory_host="relay1")]},
+             "web2": {"hops": [_hop("198.18.0.10")]},
+             "relay1": {"hops": [], "upstream": {"mode": "connector", "result": {"ok": False, "summary": "25 failed",
+                                                                                 "ports": {}}}}}
+    report = _relay_report(relay, apps, {"web1": "connector", "web2": "connector", "relay1": "connector"})
+    jsonschema.validate(json.loads(json.dumps(report)), SCHEMA, cls=jsonschema.Draft202012Validator)
+    paths = _paths(report)
+    assert paths[("web1", "grafana (via relay)")] == ("relay_connector", False, True)
+    # No inventory host is known to run web2's relay: its upstream is not checked, so neither is the path.
+    assert paths[("web2", "grafana (via relay)")] == ("relay_connector", None, True)
+    hosts = {h["host"]: h for h in report["hosts"]}
+    assert hosts["relay1"]["ok"] is False and hosts["web1"]["ok"] is True and hosts["mx"]["relay"] is None
+
+
+def test_direct_paths_come_from_the_credential_type_and_the_hosts_own_checks():
+    apps = {"a": ["msmtp", {"preset": "grafana"}, {"preset": "postfix", "options": {"mode": "connector"}}]}
+    report = _relay_report(None, apps, {}, credential_type="oauth2",
+                           connector={"a": {"ok": False, "summary": "25 failed", "ports": {}}})
+    assert _paths(report) == {("a", "msmtp"): ("direct_xoauth2", True, True),
+                              ("a", "grafana"): ("direct_basic", True, False),
+                              ("a", "postfix (connector)"): ("direct_connector", False, True)}
+    with pytest.raises(_report.ReportInputError, match="relay must be a dict"):
+        _report.build_report(fleet(), relay=["x"])
+
+
+def test_an_app_via_a_relay_whose_upstream_check_fails_is_not_ready():
+    apps = {"a": [{"preset": "grafana", "options": VIA_RELAY}], "b": [{"preset": "grafana", "options": VIA_RELAY}]}
+    relay = {"a": {"hops": [_hop()], "upstream": {"mode": "xoauth2", "result": _login(ok=False)}},
+             "b": {"hops": [_hop()], "upstream": {"mode": "xoauth2", "result": None}}}
+    report = _relay_report(relay, apps, {"a": "xoauth2", "b": "xoauth2"})
+    jsonschema.validate(json.loads(json.dumps(report)), SCHEMA, cls=jsonschema.Draft202012Validator)
+    ready = {h["host"]: h["readiness"] for h in report["hosts"]}
+    assert ready["a"]["status"] == "blocked" and [r["code"] for r in ready["a"]["reasons"]] == ["relay_upstream_failed"]
+    assert ready["a"]["reasons"][0]["text"].startswith("grafana (via relay) sends through a relay whose upstream "
+                                                       "(xoauth2) fails its check")
+    assert ready["a"]["apps"][0]["oauth"] is False
+    # Not checked (no relay credential given) is no failure: declared as xoauth2, it stays ready.
+    assert ready["b"]["ready"] is True
+    assert {g["code"]: g["hosts"] for g in report["readiness_findings"]} == {"relay_upstream_failed": ["a"]}

@@ -228,6 +228,35 @@ def test_relay_upstreams_come_from_each_hosts_variable():
         "b": "connector"}
 
 
+def test_relay_checks_come_from_each_hosts_probe_and_variables():
+    via = {"preset": "grafana", "options": {"mode": "via_relay"}}
+    remote = {"preset": "grafana", "options": {"mode": "via_relay", "relay_host": "198.18.0.10"}}
+    hop = {"relay": {"host": "198.18.0.10", "port": 25, "security": "starttls"}, "ok": True}
+    login = {"ok": True, "summary": "587 ok", "ports": {}}
+    task_vars = {"hostvars": {
+        "loop": {"apps": [via], "mailops_smtp_relay_upstream": "xoauth2", "login": login},
+        "web": {"apps": [remote], "mailops_smtp_relay_upstream": "connector"},
+        "relay1": {"ansible_host": "198.18.0.10", "smtp_relay_listen": ["198.18.0.10"],
+                   "mailops_smtp_relay_upstream": "connector"},
+        "plain": {"apps": [{"preset": "msmtp"}]}}}
+    results = {"loop": {"ok": True, "relays": [dict(hop, relay={"host": "127.0.0.1", "port": 25})]},
+               "web": {"ok": True, "relays": [hop]},
+               "relay1": {"ok": True, "connector": {"ok": True, "summary": "25 ok"}}, "plain": {"ok": True}}
+    args = {"hosts": ["loop", "web", "relay1", "plain", "gone"], "apps_var": "apps", "relay_result_var": "login"}
+    relay = fleet_report.relay_from_hostvars(args, task_vars, results)
+    assert relay["loop"]["upstream"]["mode"] == "xoauth2" and relay["loop"]["upstream"]["result"] == login
+    assert relay["loop"]["hops"][0]["relay_inventory_host"] is None
+    # The application host of a designated relay checks the hop; the relay host (by ansible_host) its upstream.
+    assert relay["web"] == {"hops": [dict(hop, relay_inventory_host="relay1")], "upstream": None}
+    assert relay["relay1"]["upstream"]["mode"] == "connector"
+    assert relay["relay1"]["upstream"]["result"] == {"ok": True, "summary": "25 ok"}
+    assert set(relay) == {"loop", "web", "relay1"}
+    task_vars["hostvars"]["web"]["mailops_smtp_relay_upstream"] = "nope"
+    task_vars["hostvars"]["web"]["smtp_relay_listen"] = ["198.18.0.11"]
+    # A wrong value is the probe task's to refuse (the filter says what to set); the report goes on without it.
+    assert fleet_report.relay_from_hostvars(args, task_vars, results)["web"]["upstream"] is None
+
+
 def test_connector_results_from_hostvars_leave_skipped_and_missing_hosts_not_checked():
     probe = {"ok": True, "ports": {"587": {"ok": True}}}
     reach = {"ok": True, "summary": "25 ok"}
