@@ -18,9 +18,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.mailops.smtp.plugins.plugin_utils._relay_paths import RelayPathError, relay_checks, relay_login
 
 
-def validate_relay_checks(apps, upstream=None, listen=None, connector_host=None, tenant=None):
+def validate_relay_checks(apps, upstream=None, listen=None, connector_host=None, tenant=None, relay_upstream=None):
     try:
-        return relay_checks(apps, upstream, listen, connector_host, tenant)
+        return relay_checks(apps, upstream, listen, connector_host, tenant, explicit=relay_upstream)
     except (RelayPathError, ValueError) as e:
         raise AnsibleFilterError(str(e))
 

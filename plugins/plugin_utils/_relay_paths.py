@@ -105,33 +105,48 @@ def _connector_host(connector_host_var, tenant, apps):
     return _connector_app_host(apps)
 
 
-def _check_upstream_value(upstream):
+def _check_upstream_value(upstream, name="mailops_smtp_relay_upstream"):
     if upstream not in (None, "") and upstream not in RELAY_UPSTREAMS:
-        raise RelayPathError("mailops_smtp_relay_upstream must be one of %s, not %r"
-                             % (", ".join(RELAY_UPSTREAMS), upstream))
+        raise RelayPathError("%s must be one of %s, not %r" % (name, ", ".join(RELAY_UPSTREAMS), upstream))
     return upstream or None
 
 
-def upstream_to_check(apps, upstream=None, listen=None):
-    """The upstream to check from this host: its relay's, when it runs one and the upstream is known; else None."""
+def own_relay_upstream(apps, upstream=None, listen=None, explicit=None):
+    """The upstream of the relay this host runs itself, or None when it runs none or the upstream is unknown.
+
+    The one rule validate and rotate share. explicit is the host's smtp_relay_upstream from the inventory:
+    setting it says the host runs a relay. Otherwise the host runs one when runs_relay() says so, and its
+    upstream is the shared mailops_smtp_relay_upstream (upstream), which on a host that runs no relay names
+    the upstream of the remote relay its applications send to, not one of its own.
+    """
+    explicit = _check_upstream_value(explicit, "smtp_relay_upstream")
+    if explicit:
+        return explicit
     upstream = _check_upstream_value(upstream)
     return upstream if upstream and runs_relay(apps, listen) else None
 
 
-def relay_checks(apps, upstream=None, listen=None, connector_host_var=None, tenant=None):
+def upstream_to_check(apps, upstream=None, listen=None, explicit=None):
+    """The upstream to check from this host: its own relay's (own_relay_upstream)."""
+    return own_relay_upstream(apps, upstream, listen, explicit)
+
+
+def relay_checks(apps, upstream=None, listen=None, connector_host_var=None, tenant=None, explicit=None):
     """What the smtp_validate role checks on one host for relays.
 
     apps: the host's smtp_configure_apps; upstream: its mailops_smtp_relay_upstream; listen: its
-    smtp_relay_listen; connector_host_var: smtp_validate_connector_host; tenant: smtp_relay_tenant.
+    smtp_relay_listen; connector_host_var: smtp_validate_connector_host; tenant: smtp_relay_tenant;
+    explicit: its smtp_relay_upstream from the inventory (own_relay_upstream).
     Returns {hops, runs_relay, upstream, upstream_check, connector_host}: upstream_check is the upstream to
     check from this host (None when it runs no relay, or its upstream is not known), connector_host the MX
     host to check for a connector upstream.
     """
     if apps is not None and not isinstance(apps, list):
         raise RelayPathError("smtp_configure_apps must be a list of applications")
-    check = upstream_to_check(apps, upstream, listen)
+    check = upstream_to_check(apps, upstream, listen, explicit)
     conn = _connector_host(connector_host_var, tenant, apps) if check == "connector" else None
-    return {"hops": relay_hops(apps), "runs_relay": runs_relay(apps, listen), "upstream": upstream or None,
+    return {"hops": relay_hops(apps), "runs_relay": runs_relay(apps, listen) or bool(explicit),
+            "upstream": upstream or None,
             "upstream_check": check, "connector_host": conn}
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import (
     OAUTH_PROFILES, PROFILE_NAMES, PROFILES)
+from ansible_collections.mailops.smtp.plugins.plugin_utils._rotation_apps import rotate_apps
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 
@@ -45,5 +46,9 @@ def test_rotate_role_checks_no_app_that_holds_no_credential():
     apps = [{"preset": "postfix", "options": {"mode": "connector"}},
             {"preset": "grafana", "options": {"mode": "via_relay"}},
             {"preset": "msmtp", "options": {"mode": "via_relay"}}, {"preset": "msmtp"}, {"preset": "django"}]
-    rendered = jinja2.Environment().from_string(template).render(smtp_configure_apps=apps, smtp_rotate__profile="m365")
+    # The decision is the rotate_apps filter's (plugin_utils/_rotation_apps.py); the role's template calls it.
+    env = jinja2.Environment()
+    env.filters["mailops.smtp.rotate_apps"] = rotate_apps
+    rendered = env.from_string(template).render(smtp_configure_apps=apps, smtp_rotate__profile="m365",
+                                                smtp_rotate__relay=None)
     assert [a["check"] for a in ast.literal_eval(rendered.strip())] == ["none", "none", "none", "msmtp", "probe"]

@@ -49,8 +49,9 @@ class Rotation:
     scratch: Path
     hosts: list
     path: str
-    v1: str
-    secrets: list = field(default_factory=list)   # every credential a test used, for the leak checks
+    # Left out of the repr, which pytest prints with a failed test's arguments.
+    v1: str = field(repr=False)
+    secrets: list = field(default_factory=list, repr=False)   # every credential a test used, for the leak checks
 
     # -- running the playbook --------------------------------------------------------------------
     def _private(self, name: str, text: str) -> Path:

@@ -114,3 +114,14 @@ def test_the_relay_login_follows_the_upstream():
     # A credential of the other type, or none, checks nothing (the report says the login was not checked).
     assert rp.relay_login(basic, "xoauth2") is None and rp.relay_login(oauth, "basic") is None
     assert rp.relay_login(None, "xoauth2") is None and rp.relay_login(oauth, "connector") is None
+
+
+def test_the_hosts_own_smtp_relay_upstream_makes_it_a_relay_and_wins():
+    remote = [{"preset": "grafana", "options": {"mode": "via_relay", "relay_host": "relay1.example.com"}}]
+    # mailops_smtp_relay_upstream on an app host names its remote relay's upstream: nothing to check here.
+    assert rp.relay_checks(remote, upstream="xoauth2")["upstream_check"] is None
+    # Its own smtp_relay_upstream says the host runs a relay too.
+    checks = rp.relay_checks(remote, upstream="xoauth2", explicit="basic")
+    assert (checks["runs_relay"], checks["upstream_check"]) == (True, "basic")
+    with pytest.raises(rp.RelayPathError, match="^smtp_relay_upstream must be one of"):
+        rp.relay_checks([], explicit="oauth")
