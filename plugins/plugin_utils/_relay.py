@@ -54,6 +54,7 @@ TLS_LEVELS = ("may", "encrypt")
 LOOPBACK_CLIENTS = ("127.0.0.1", "::1")
 _RELAY_RESTRICTIONS = "permit_mynetworks, reject_unauth_destination"
 XOAUTH2_KEYS = ("default_transport", "relay_transport", "relayhost", "sender_canonical_maps",
+                "smtp_sasl_auth_enable", "smtp_sasl_password_maps",
                 XOAUTH2_TRANSPORT + "_destination_concurrency_limit",
                 XOAUTH2_TRANSPORT + "_destination_rate_delay",
                 XOAUTH2_TRANSPORT + "_destination_concurrency_failed_cohort_limit")
@@ -261,6 +262,10 @@ def xoauth2_settings(budget, helper_argv, user, sender=None, maxproc=None):
         "default_transport": "%s:%s" % (t, XOAUTH2_NEXTHOP),
         "relay_transport": "%s:%s" % (t, XOAUTH2_NEXTHOP),
         "relayhost": None,
+        # The basic upstream's SASL login, if a run in that mode left it: msmtp logs in now, and the
+        # leftover step removes the map (the password) once nothing names it.
+        "smtp_sasl_auth_enable": None,
+        "smtp_sasl_password_maps": None,
         "sender_canonical_maps": "static:%s" % sender if sender else None,
         t + "_destination_concurrency_limit": str(budget["concurrency"]),
         t + "_destination_rate_delay": budget["rate_delay"],

@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -49,7 +50,7 @@ from tests.integration.configure.conftest import Configure, Run, header, wait_fo
 from tests.integration.presets.conftest import failures, host_sh, pick
 # Fixtures: host1's Postfix as the lab made it, before and after the module; the relay playbook.
 from tests.integration.relay.conftest import pristine_relay_host, relay_runner  # noqa: F401 pylint: disable=unused-import
-from tests.integration.relay.conftest import RELAY, wait_log
+from tests.integration.relay.conftest import RELAY, messages_to, queued_recipients, wait_log
 from tests.lab.senders import GENERIC, send_as
 from tests.lab.trust import lab_ca_trusted
 
@@ -422,3 +423,24 @@ def test_after_the_retirement_a_basic_relay_defers_and_keeps_the_message(lab, st
     queued = lab.host_run(HOST, ["postqueue", "-p"]).stdout
     assert to in queued, queued
     assert not [x for x in standins.control.messages() if header(x, "Subject") == subject]
+
+
+def test_back_to_xoauth2_the_password_map_goes_and_the_queued_message_is_delivered(lab, standins, via_relay, relay):
+    """Moving the relay off `basic` removes the SASL map that holds the password; the message the retired
+    basic upstream deferred (the test above) leaves the queue through XOAUTH2."""
+    queued = queued_recipients(lab)
+    assert queued, "the test above leaves a deferred message"
+    assert lab.host_run(HOST, ["test", "-e", "/etc/postfix/sasl_passwd"], check=False).returncode == 0
+    relay.use("xoauth2")
+    maps = lab.host_run(HOST, ["sh", "-c", "ls /etc/postfix/sasl_passwd* 2>/dev/null; true"]).stdout.split()
+    assert maps == []
+    conf = lab.host_run(HOST, ["postconf", "-n"]).stdout
+    assert "smtp_sasl_password_maps" not in conf and "smtp_sasl_auth_enable" not in conf
+    lab.host_run(HOST, ["postqueue", "-f"])
+    deadline = time.monotonic() + 90
+    while any(not messages_to(standins, to) for to in queued):
+        assert time.monotonic() < deadline, lab.host_run(HOST, ["postqueue", "-p"]).stdout
+        time.sleep(1)
+    for to in queued:
+        got = messages_to(standins, to)
+        assert len(got) == 1 and got[0]["auth_mechanism"] == "XOAUTH2", got

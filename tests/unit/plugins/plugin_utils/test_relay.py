@@ -131,7 +131,8 @@ def test_xoauth2_owns_the_upstream_keys_and_its_transport():
     s = relay_postfix_settings("xoauth2", mailbox_budget(2, 30, 2), helper_argv=ARGV, sender="svc@contoso.com")
     assert set(s["main"]) == set(LISTENER_KEYS) | set(XOAUTH2_KEYS)
     assert s["main"]["default_transport"] == s["main"]["relay_transport"] == XOAUTH2_TRANSPORT + ":m365"
-    assert s["main"]["relayhost"] is None
+    # The basic upstream's relayhost and SASL login, if an earlier run left them, go: msmtp logs in now.
+    assert s["main"]["relayhost"] is s["main"]["smtp_sasl_auth_enable"] is s["main"]["smtp_sasl_password_maps"] is None
     assert s["main"]["sender_canonical_maps"] == "static:svc@contoso.com"
     assert s["main"][XOAUTH2_TRANSPORT + "_destination_concurrency_limit"] == "1"
     assert s["main"][XOAUTH2_TRANSPORT + "_destination_rate_delay"] == "4s"
@@ -145,7 +146,8 @@ def test_xoauth2_owns_the_upstream_keys_and_its_transport():
 def test_basic_and_connector_leave_the_upstream_to_the_postfix_preset(mode):
     s = relay_postfix_settings(mode, mailbox_budget(), helper_argv=ARGV)
     # These keys are the preset's: the relay writes none of them.
-    for key in ("default_transport", "relay_transport", "relayhost", "sender_canonical_maps"):
+    for key in ("default_transport", "relay_transport", "relayhost", "sender_canonical_maps",
+                "smtp_sasl_auth_enable", "smtp_sasl_password_maps"):
         assert key not in s["main"]
     # Its own xoauth2 transport goes, if an earlier run in that mode left it.
     assert s["master"] == {XOAUTH2_TRANSPORT + "/unix": None}
