@@ -127,7 +127,7 @@ def restore_host(lab, snaps: dict, host: str = RELAY) -> None:
     for path, text in snaps.items():
         write_file(lab, host, path, text)
     lab.host_run(host, ["sh", "-c", f"rm -rf {RELAY_PATHS}; postsuper -d ALL >/dev/null 2>&1; "
-                                     "postfix stop >/dev/null 2>&1; postfix start >/dev/null 2>&1; true"])
+                                    "postfix stop >/dev/null 2>&1; postfix start >/dev/null 2>&1; true"])
 
 
 def pristine_snapshots(lab, host: str = RELAY) -> dict:

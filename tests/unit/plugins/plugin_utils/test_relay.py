@@ -43,6 +43,16 @@ def test_a_scaled_minute_paces_the_relays_in_real_seconds(per_minute, relays, mi
     assert mailbox_budget(2, per_minute, relays) == mailbox_budget(2, per_minute, relays, 60)
 
 
+def test_the_role_filter_passes_the_scaled_minute_and_says_what_is_wrong():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.mailops.smtp.plugins.filter.relay_postfix_settings import FilterModule
+    budget = FilterModule().filters()["relay_mailbox_budget"]
+    assert budget(2, 30, 2, 15) == {"concurrency": 1, "rate_delay": "1s"}
+    assert budget(2, 30, 2) == {"concurrency": 1, "rate_delay": "4s"}
+    with pytest.raises(AnsibleFilterError, match="leave it at 60"):
+        budget(2, 30, 2, 120)
+
+
 @pytest.mark.parametrize("args, words", [
     ((2, 30, 1, 61), "a minute has 60 seconds"),
     ((2, 30, 1, 0), "smtp_relay_mailbox_minute_seconds must be a whole number of at least 1"),
