@@ -76,7 +76,8 @@ def test_xoauth2_delivers_within_the_mailbox_limits_and_leaks_no_token(lab, stan
     # A mailbox the stand-in has not yet seen has no counters at all (mailbox_counters gives {}).
     assert after["send_rejected_concurrency"] == before.get("send_rejected_concurrency", 0)
     assert after["messages_delayed"] == before.get("messages_delayed", 0)
-    # Postfix spaces the *starts* of deliveries by the rate delay (2 s). The stand-in records their
+    # Postfix waits the rate delay (2 s) after each delivery ends before it starts the next (its queue
+    # manager's qmgr_entry_done), so the *starts* are spaced by at least the delay. The stand-in records their
     # ends, which move with each session's length (seconds, on a loaded machine), so the starts come
     # from Postfix's own log. Its timer counts whole seconds, so each start is more than 1 s after the
     # one before and the whole run spans more than 9 s; the log's whole-second stamps take up to 1 s
