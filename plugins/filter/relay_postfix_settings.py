@@ -6,7 +6,7 @@
 """The filters of the smtp_relay role: relay_postfix_settings, relay_mailbox_budget,
 relay_submission_endpoint.
 
-One file for the two (named after the first); each is documented in its own .yml beside it.
+One file for the three (named after the first); each is documented in its own .yml beside it.
 The decisions are in plugin_utils/_relay.py.
 """
 
@@ -20,9 +20,9 @@ from ansible_collections.mailops.smtp.plugins.plugin_utils._relay import (
     RelayError, mailbox_budget, relay_postfix_settings as _settings, submission_endpoint)
 
 
-def relay_mailbox_budget(connections, messages_per_minute=30, relays=1):
+def relay_mailbox_budget(connections, messages_per_minute=30, relays=1, minute_seconds=60):
     try:
-        return mailbox_budget(connections, messages_per_minute, relays)
+        return mailbox_budget(connections, messages_per_minute, relays, minute_seconds)
     except RelayError as e:
         raise AnsibleFilterError(str(e))
 

@@ -29,6 +29,8 @@ import re
 # Microsoft 365, per mailbox (m365-facts.md, "Limits per mailbox").
 MAILBOX_CONNECTIONS_MAX = 3
 MAILBOX_MESSAGES_PER_MINUTE_MAX = 30
+# Microsoft's minute. Only a lab whose Microsoft 365 stand-in runs a scaled clock has a shorter one.
+MAILBOX_MINUTE_SECONDS = 60
 
 # The pipe transport of the xoauth2 mode. An underscore, not a '-': Postfix derives
 # parameter names from it (<transport>_destination_rate_delay).
@@ -79,16 +81,22 @@ def _positive_int(value, name):
     return n
 
 
-def mailbox_budget(connections=2, messages_per_minute=MAILBOX_MESSAGES_PER_MINUTE_MAX, relays=1):
+def mailbox_budget(connections=2, messages_per_minute=MAILBOX_MESSAGES_PER_MINUTE_MAX, relays=1,
+                   minute_seconds=MAILBOX_MINUTE_SECONDS):
     """This relay's share of its mailbox's budget: {'concurrency': N, 'rate_delay': 'Ns'}.
 
     Each of `relays` relays gets connections // relays connections and one message every
-    ceil(60 * relays / messages_per_minute) seconds, so the sums never exceed the mailbox's
-    limits (rounding always goes down for connections and up for the delay).
+    ceil(minute_seconds * relays / messages_per_minute) seconds, so the sums never exceed the
+    mailbox's limits (rounding always goes down for connections and up for the delay).
+
+    minute_seconds is how long the mailbox's minute lasts: 60 s at Microsoft. A lab whose stand-in
+    counts its per-minute limit on a scaled clock gives the length of that minute, so that the
+    relays' pace in real seconds is the mailbox's budget on that clock (docs/relay.md).
     """
     connections = _positive_int(connections, "smtp_relay_mailbox_connections")
     per_minute = _positive_int(messages_per_minute, "smtp_relay_mailbox_messages_per_minute")
     relays = _positive_int(relays, "smtp_relay_mailbox_relays")
+    minute = _positive_int(minute_seconds, "smtp_relay_mailbox_minute_seconds")
     if connections > MAILBOX_CONNECTIONS_MAX:
         raise RelayError("smtp_relay_mailbox_connections is %d, but Microsoft 365 answers a mailbox's "
                          "connection number %d sending at once with 432 4.3.2; use %d or fewer"
@@ -97,13 +105,17 @@ def mailbox_budget(connections=2, messages_per_minute=MAILBOX_MESSAGES_PER_MINUT
         raise RelayError("smtp_relay_mailbox_messages_per_minute is %d, but Microsoft 365 delays every "
                          "message of a mailbox beyond %d a minute; use %d or fewer"
                          % (per_minute, MAILBOX_MESSAGES_PER_MINUTE_MAX, MAILBOX_MESSAGES_PER_MINUTE_MAX))
+    if minute > MAILBOX_MINUTE_SECONDS:
+        raise RelayError("smtp_relay_mailbox_minute_seconds is %d, but a minute has %d seconds; leave it at %d "
+                         "(only a lab with a scaled clock sets it shorter)"
+                         % (minute, MAILBOX_MINUTE_SECONDS, MAILBOX_MINUTE_SECONDS))
     if relays > connections:
         raise RelayError("%d relays share one mailbox whose budget is %d connection(s) sending at once: "
                          "each relay needs one. Send through at most %d designated relay hosts "
                          "(smtp_relay_listen on them, the applications' relay host pointing there), or "
                          "give each group of relays its own mailbox." % (relays, connections, connections))
     return {"concurrency": connections // relays,
-            "rate_delay": "%ds" % int(math.ceil(60.0 * relays / per_minute))}
+            "rate_delay": "%ds" % int(math.ceil(float(minute) * relays / per_minute))}
 
 
 def _network(value):

@@ -70,8 +70,8 @@ def submit_local(lab, rcpt: str, subject: str, sender: str) -> dict:
     return json.loads(p.stdout)
 
 
-def relay_log(lab) -> str:
-    return read_file(lab, RELAY, "/var/log/postfix.log")
+def relay_log(lab, host: str = RELAY) -> str:
+    return read_file(lab, host, "/var/log/postfix.log")
 
 
 def wait_log(lab, pattern: str, timeout: float = 60) -> re.Match:
@@ -89,8 +89,8 @@ def wait_log(lab, pattern: str, timeout: float = 60) -> re.Match:
         time.sleep(0.5)
 
 
-def queued_recipients(lab) -> list[str]:
-    p = lab.host_run(RELAY, ["postqueue", "-j"])
+def queued_recipients(lab, host: str = RELAY) -> list[str]:
+    p = lab.host_run(host, ["postqueue", "-j"])
     return sorted(r["address"] for line in p.stdout.splitlines() if line.strip()
                   for r in json.loads(line).get("recipients", []))
 
@@ -99,20 +99,44 @@ def messages_to(standins, rcpt: str) -> list[dict]:
     return [m for m in standins.control.messages() if rcpt in m["rcpt_tos"]]
 
 
-def _restore(lab, snaps: dict) -> None:
+def messages_by_rcpt(standins, rcpts: list[str]) -> dict[str, list[dict]]:
+    """{recipient: the stand-in's messages to it}, from one read of its store (which can hold thousands)."""
+    found = {r: [] for r in rcpts}
+    for m in standins.control.messages():
+        for r in m["rcpt_tos"]:
+            if r in found:
+                found[r].append(m)
+    return found
+
+
+def wait_for_rcpts(standins, rcpts: list[str], timeout: float = 90) -> dict[str, list[dict]]:
+    """Poll the stand-in until each recipient has a message (bounded); then messages_by_rcpt."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = messages_by_rcpt(standins, rcpts)
+        missing = [r for r, ms in found.items() if not ms]
+        if not missing:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no message to {missing} reached the stand-in within {timeout}s")
+        time.sleep(0.5)
+
+
+def restore_host(lab, snaps: dict, host: str = RELAY) -> None:
+    """The host's Postfix files as snapshotted, no relay files, an empty queue, Postfix restarted."""
     for path, text in snaps.items():
-        write_file(lab, RELAY, path, text)
-    lab.host_run(RELAY, ["sh", "-c", f"rm -rf {RELAY_PATHS}; postsuper -d ALL >/dev/null 2>&1; "
-                                     "postfix stop >/dev/null 2>&1; postfix start >/dev/null 2>&1; true"])
+        write_file(lab, host, path, text)
+    lab.host_run(host, ["sh", "-c", f"rm -rf {RELAY_PATHS}; postsuper -d ALL >/dev/null 2>&1; "
+                                    "postfix stop >/dev/null 2>&1; postfix start >/dev/null 2>&1; true"])
 
 
-def pristine_snapshots(lab) -> dict:
-    """host1's main.cf and master.cf as the lab made them (kept in the lab dir, keyed by the host's pid)."""
+def pristine_snapshots(lab, host: str = RELAY) -> dict:
+    """The host's main.cf and master.cf as the lab made them (kept in the lab dir, keyed by the host's pid)."""
     snaps = {}
     for path in FILES:
-        snap = lab.dir / f"relay-{Path(path).name}.{lab.host(RELAY)['pid']}"
+        snap = lab.dir / f"relay-{host}-{Path(path).name}.{lab.host(host)['pid']}"
         if not snap.exists():
-            snap.write_text(read_file(lab, RELAY, path))
+            snap.write_text(read_file(lab, host, path))
         snaps[path] = snap.read_text()
     return snaps
 
@@ -121,13 +145,13 @@ def pristine_snapshots(lab) -> dict:
 def pristine_relay_host(lab, standins):
     """host1 as the lab made it (no relay, empty queue, loopback only), before and after the module."""
     snaps = pristine_snapshots(lab)
-    _restore(lab, snaps)
+    restore_host(lab, snaps)
     standins.control.clear_faults()
     try:
         yield RELAY
     finally:
         standins.control.clear_faults()
-        _restore(lab, snaps)
+        restore_host(lab, snaps)
 
 
 @pytest.fixture(scope="module")

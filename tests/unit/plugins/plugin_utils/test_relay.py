@@ -31,7 +31,33 @@ def test_the_budget_is_split_so_the_sums_hold(connections, per_minute, relays, c
     assert relays * 60 / int(b["rate_delay"][:-1]) <= per_minute
 
 
+@pytest.mark.parametrize("per_minute, relays, minute, delay", [
+    (30, 2, 15, "1s"),   # the burst test's lab: 2 relays at 1 s = 2 a second = 30 in the stand-in's 15 s minute
+    (30, 1, 30, "1s"),
+    (30, 1, 15, "1s"),   # 0.5 s, rounded up: Postfix's rate delay counts whole seconds, so 15 s buys no more
+    (30, 2, 60, "4s"),   # Microsoft's minute: the default
+])
+def test_a_scaled_minute_paces_the_relays_in_real_seconds(per_minute, relays, minute, delay):
+    b = mailbox_budget(2, per_minute, relays, minute)
+    assert b["rate_delay"] == delay
+    # The sum over the relays, in messages per scaled minute, stays within the mailbox's limit.
+    assert relays * minute / int(delay[:-1]) <= per_minute
+    assert mailbox_budget(2, per_minute, relays) == mailbox_budget(2, per_minute, relays, 60)
+
+
+def test_the_role_filter_passes_the_scaled_minute_and_says_what_is_wrong():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.mailops.smtp.plugins.filter.relay_postfix_settings import FilterModule
+    budget = FilterModule().filters()["relay_mailbox_budget"]
+    assert budget(2, 30, 2, 15) == {"concurrency": 1, "rate_delay": "1s"}
+    assert budget(2, 30, 2) == {"concurrency": 1, "rate_delay": "4s"}
+    with pytest.raises(AnsibleFilterError, match="leave it at 60"):
+        budget(2, 30, 2, 120)
+
+
 @pytest.mark.parametrize("args, words", [
+    ((2, 30, 1, 61), "a minute has 60 seconds"),
+    ((2, 30, 1, 0), "smtp_relay_mailbox_minute_seconds must be a whole number of at least 1"),
     ((4, 30, 1), "432 4.3.2"),
     ((2, 31, 1), "30 or fewer"),
     ((2, 30, 3), "designated relay hosts"),
