@@ -155,10 +155,10 @@ options:
     default: []
     suboptions:
       kind:
-        description: V(postfix_sasl_map) or V(xoauth2_refresher).
+        description: V(postfix_sasl_map), V(xoauth2_refresher) or V(relay_refresher) (as for M(mailops.smtp.leftover_secrets)).
         type: str
         required: true
-        choices: [postfix_sasl_map, xoauth2_refresher]
+        choices: [postfix_sasl_map, xoauth2_refresher, relay_refresher]
       path:
         description: As in M(mailops.smtp.leftover_secrets).
         type: path
