@@ -382,7 +382,7 @@ def test_every_doc_block_is_accounted_for():
             "apps": "../docs/test_docs_examples.py", "find": "../docs/test_docs_examples.py",
             "oauth-vault": "test_doc_vault_examples.py", "msmtp": "test_retirement_examples.py",
             "gitlab": "test_retirement_examples.py", "postfix-connector": "test_retirement_examples.py",
-            "via-relay": "test_via_relay_example.py"},
+            "via-relay": "test_via_relay_example.py", "paths": "../validate/test_relay_paths.py"},
     }
     for doc, blocks in runners.items():
         assert set(doc_blocks(doc)) == set(blocks), doc.name

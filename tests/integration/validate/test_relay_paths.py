@@ -13,8 +13,12 @@ says what to do, and the report shows the path not working now.
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import yaml
+
+from tests.integration.presets.conftest import RETIREMENT_DOC, doc_blocks
 
 from tests.integration.relay import conftest as relay_conftest
 from tests.integration.relay.conftest import RELAY
@@ -93,3 +97,14 @@ def test_a_stopped_relay_fails_validate_with_what_to_do(relay_paths):
     assert "relay_unreachable" in run.stdout  # the play's own failure message names it
     md = (run.report_dir / "report.md").read_text()
     assert f"| {RELAY} | grafana (via relay) | {ARROW} | no | yes |" in md
+
+
+def test_the_docs_jq_names_the_app_whose_path_does_not_work(relay_paths, tmp_path):
+    """docs/basic-auth-retirement.md's `paths` example, as written, over the stopped relay's report."""
+    run = relay_paths["stopped"]
+    (tmp_path / "mailops-smtp-report").mkdir()
+    (tmp_path / "mailops-smtp-report" / "report.json").write_text((run.report_dir / "report.json").read_text())
+    got = subprocess.run(["sh", "-c", doc_blocks(RETIREMENT_DOC)["paths"]], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.splitlines() == [f"{RELAY}\tgrafana (via relay)\t{ARROW}\tworks now: false"]
