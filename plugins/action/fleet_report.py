@@ -188,8 +188,8 @@ def _upstream_input(mode, res, upstream_result):
 
 def relay_from_hostvars(args, task_vars, results):
     """host -> {hops, upstream}: the hops its probe checked (the relay each names, when an inventory host runs
-    it) and the upstream check of the relay it runs, when it runs one (_relay_paths.upstream_to_check, from the
-    host's applications, relay upstream and smtp_relay_listen; docs/validate.md)."""
+    it) and the upstream check of the relay it runs, when it runs one (_relay_paths.own_relay_upstream, from the
+    host's applications, relay upstreams and smtp_relay_listen, as the smtp_validate role checks it)."""
     hostvars = task_vars.get("hostvars") or {}
     apps_var = args.get("apps_var")
     upstream_var = args.get("relay_upstream_var") or _report.RELAY_UPSTREAM_VAR
@@ -206,8 +206,9 @@ def relay_from_hostvars(args, task_vars, results):
                 relay = hop.get("relay") if isinstance(hop.get("relay"), dict) else {}
                 hops.append(dict(hop, relay_inventory_host=by_address.get(to_text(relay.get("host")))))
         try:
-            mode = _relay_paths.upstream_to_check(hv.get(apps_var) if apps_var else None, hv.get(upstream_var),
-                                                  hv.get(_relay_paths.RELAY_LISTEN_VAR))
+            mode = _relay_paths.own_relay_upstream(hv.get(apps_var) if apps_var else None, hv.get(upstream_var),
+                                                   hv.get(_relay_paths.RELAY_LISTEN_VAR),
+                                                   hv.get(_relay_paths.RELAY_OWN_UPSTREAM_VAR))
         except ValueError:
             # The role's probe task refuses such a host with the message; the report does not stop for it, and
             # its readiness says the upstream will not do.

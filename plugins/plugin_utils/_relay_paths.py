@@ -34,6 +34,8 @@ from ansible_collections.mailops.smtp.plugins.plugin_utils._configure import des
 RELAY_UPSTREAMS = ("xoauth2", "connector", "basic")
 # The smtp_relay role's variable for where a relay listens: addresses mark a designated relay host.
 RELAY_LISTEN_VAR = "smtp_relay_listen"
+# The host's own relay upstream (the smtp_relay role's variable); set, it says the host runs a relay.
+RELAY_OWN_UPSTREAM_VAR = "smtp_relay_upstream"
 # Path code -> (label, survives the retirement of basic auth: True, False, or None when not known).
 PATHS = {
     "direct_basic": ("direct basic", False),
@@ -119,16 +121,11 @@ def own_relay_upstream(apps, upstream=None, listen=None, explicit=None):
     upstream is the shared mailops_smtp_relay_upstream (upstream), which on a host that runs no relay names
     the upstream of the remote relay its applications send to, not one of its own.
     """
-    explicit = _check_upstream_value(explicit, "smtp_relay_upstream")
+    explicit = _check_upstream_value(explicit, RELAY_OWN_UPSTREAM_VAR)
     if explicit:
         return explicit
     upstream = _check_upstream_value(upstream)
     return upstream if upstream and runs_relay(apps, listen) else None
-
-
-def upstream_to_check(apps, upstream=None, listen=None, explicit=None):
-    """The upstream to check from this host: its own relay's (own_relay_upstream)."""
-    return own_relay_upstream(apps, upstream, listen, explicit)
 
 
 def relay_checks(apps, upstream=None, listen=None, connector_host_var=None, tenant=None, explicit=None):
@@ -143,7 +140,7 @@ def relay_checks(apps, upstream=None, listen=None, connector_host_var=None, tena
     """
     if apps is not None and not isinstance(apps, list):
         raise RelayPathError("smtp_configure_apps must be a list of applications")
-    check = upstream_to_check(apps, upstream, listen, explicit)
+    check = own_relay_upstream(apps, upstream, listen, explicit)
     conn = _connector_host(connector_host_var, tenant, apps) if check == "connector" else None
     return {"hops": relay_hops(apps), "runs_relay": runs_relay(apps, listen) or bool(explicit),
             "upstream": upstream or None,

@@ -251,6 +251,10 @@ def test_relay_checks_come_from_each_hosts_probe_and_variables():
     assert relay["relay1"]["upstream"]["mode"] == "connector"
     assert relay["relay1"]["upstream"]["result"] == {"ok": True, "summary": "25 ok"}
     assert set(relay) == {"loop", "web", "relay1"}
+    # The host's own smtp_relay_upstream says it runs a relay, as the role's check reads it.
+    task_vars["hostvars"]["plain"]["smtp_relay_upstream"] = "basic"
+    assert fleet_report.relay_from_hostvars(args, task_vars, results)["plain"]["upstream"]["mode"] == "basic"
+    del task_vars["hostvars"]["plain"]["smtp_relay_upstream"]
     task_vars["hostvars"]["web"]["mailops_smtp_relay_upstream"] = "nope"
     task_vars["hostvars"]["web"]["smtp_relay_listen"] = ["198.18.0.11"]
     # A wrong value is the probe task's to refuse (the filter says what to set); the report goes on without it.
