@@ -174,7 +174,8 @@ class Lab:
                  f"{a['smtp']}\tsmtp.office365.com",
                  f"{a['entra']}\tlogin.microsoftonline.com",
                  f"{a['vault']}\t{naming.VAULT_NAME}",
-                 f"{a['connector']}\t{naming.CONNECTOR_HOST}"]
+                 f"{a['connector']}\t{naming.CONNECTOR_HOST}",
+                 f"{a['graph']}\t{naming.GRAPH_HOST}"]
         lines += [f"{self.ident.host_addr(n)}\thost{n}.lab.test host{n}" for n in range(1, hosts + 1)]
         state["hosts_file"] = "\n".join(lines) + "\n"
         _write(self.dir / "ctl" / "hosts", state["hosts_file"])
@@ -189,6 +190,7 @@ class Lab:
             "entra": ca.issue("login.microsoftonline.com", ["login.microsoftonline.com"]),
             "vault": ca.issue("vault", [naming.VAULT_NAME, a.addr("vault")]),
             "connector": ca.issue("connector", [naming.CONNECTOR_HOST]),
+            "graph": ca.issue(naming.GRAPH_HOST, [naming.GRAPH_HOST]),
             "client": ca.issue("client", ["relay.contoso.com", "host1.lab.test"], client=True),
         }
         out = {"ca": str(ca.cert_path), "ca_key": str(ca.key_path), "dir": str(ca.dir)}

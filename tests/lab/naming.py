@@ -26,11 +26,13 @@ ROLE_OCTETS = {
     "entra": 3,         # login.microsoftonline.com
     "vault": 4,
     "connector": 5,     # <tenant>.mail.protection.outlook.com
+    "graph": 6,         # graph.microsoft.com
 }
 
 TENANT_DOMAIN = "contoso.com"
 CONNECTOR_HOST = "contoso-com.mail.protection.outlook.com"
 VAULT_NAME = "vault.lab.test"
+GRAPH_HOST = "graph.microsoft.com"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import secrets
 import subprocess
 import sys
 
-from .naming import CONNECTOR_HOST, TENANT_DOMAIN
+from .naming import CONNECTOR_HOST, GRAPH_HOST, TENANT_DOMAIN
 from .sysutil import LabError
 
 TENANT_ID = "11111111-2222-3333-4444-555555555555"
@@ -40,6 +40,9 @@ def start_standins(lab, state: dict) -> dict:
                       "allowed_sources": [a["controller"]] + [h["ip"] for h in hosts[1:2]]},
         "entra": {"address": a["entra"], "port": 443, "cert": pki["entra"]["cert"],
                   "key": pki["entra"]["key"], "hostname": "login.microsoftonline.com"},
+        # Microsoft Graph's sendMail, for GitLab's Graph mailer.
+        "graph": {"address": a["graph"], "port": 443, "cert": pki["graph"]["cert"],
+                  "key": pki["graph"]["key"], "hostname": GRAPH_HOST},
         "vault_proxy": {"address": a["vault"], "port": 8300, "upstream": state["vault"]["http"],
                         "upstream_timeout": 30},
         "tenants": {TENANT_DOMAIN: TENANT_ID},

@@ -30,6 +30,7 @@ from tests.lab.standins.control import StandinControl  # noqa: E402
 from tests.lab.standins.handle import App, Standins, lab_standins  # noqa: E402
 
 SMTP_IP, ENTRA_IP, VAULT_IP, CONNECTOR_IP = "127.77.0.2", "127.77.0.3", "127.77.0.4", "127.77.0.5"
+GRAPH_IP = "127.77.0.6"
 ALLOWED_SOURCE, DENIED_SOURCE = "127.77.0.10", "127.77.0.11"
 SEALED_VAULT = ("127.77.0.7", 8250)
 TENANT_ID, TENANT_DOMAIN = "11111111-2222-3333-4444-555555555555", "contoso.com"
@@ -67,6 +68,7 @@ def _local_standins(tmp_path_factory):
     smtp = exchange_online_leaf(ca, [SMTP_IP])
     connector = ca.issue("connector", ["contoso-com.mail.protection.outlook.com", CONNECTOR_IP])
     entra = ca.issue("entra", ["login.microsoftonline.com", ENTRA_IP])
+    graph = ca.issue("graph", ["graph.microsoft.com", GRAPH_IP])
     client = ca.issue("relay-client", ["relay.contoso.com"], client=True)
     rogue_client = untrusted_client_cert(base / "pki")
 
@@ -87,6 +89,8 @@ def _local_standins(tmp_path_factory):
                       "allowed_sources": [ALLOWED_SOURCE]},
         "entra": {"address": ENTRA_IP, "port": 443, "cert": str(entra.cert),
                   "key": str(entra.key), "hostname": "login.microsoftonline.com"},
+        "graph": {"address": GRAPH_IP, "port": 443, "cert": str(graph.cert), "key": str(graph.key),
+                  "hostname": "graph.microsoft.com"},
         "vault_proxy": {"address": VAULT_IP, "port": 8300, "upstream": f"http://{VAULT_IP}:8200",
                         "upstream_timeout": 5},
         "tenants": {TENANT_DOMAIN: TENANT_ID},
@@ -129,6 +133,7 @@ def _local_standins(tmp_path_factory):
         allowed_source=ALLOWED_SOURCE, denied_source=DENIED_SOURCE, client_cert=client,
         untrusted_client_cert=rogue_client, sealed_vault_addr=SEALED_VAULT,
         extras={"log": str(base / "standins.log"), "store_dir": cfg["store_dir"]},
+        graph_url=f"https://{GRAPH_IP}",
     )
     try:
         control.shutdown()

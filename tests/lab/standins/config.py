@@ -66,6 +66,12 @@ def normalise(raw: dict) -> dict:
         entra.setdefault("hostname", "login.microsoftonline.com")
         entra.setdefault("token_lifetime", 3599)
         cfg["entra"] = entra
+    if cfg.get("graph"):
+        graph = dict(cfg["graph"])
+        _require(graph, "address", "graph")
+        graph.setdefault("port", 443)
+        graph.setdefault("hostname", "graph.microsoft.com")
+        cfg["graph"] = graph
     if cfg.get("vault_proxy"):
         vp = dict(cfg["vault_proxy"])
         _require(vp, "address", "vault_proxy")
@@ -101,6 +107,8 @@ def normalise_app(spec: dict) -> dict:
         "expired_secrets": list(spec.get("expired_secrets", [])),
         "mailboxes": [m.lower() for m in spec.get("mailboxes", [])],
         "send_as_app": bool(spec.get("send_as_app", True)),
+        # Microsoft Graph's Mail.Send application permission (GitLab's Graph mailer needs it).
+        "mail_send": bool(spec.get("mail_send", True)),
     }
 
 

@@ -68,7 +68,7 @@ class StandinControl:
         """SMTP/connector: tarpit, banner_421, throttle(stage=banner|mail|rcpt),
         reset_after_starttls, legacy_tls, bad_cert(kind=expired|wrong_name|untrusted),
         starttls_stripped, starttls_masked, concurrency_at_auth (the 4th AUTH gets 432). Entra (target="entra"): down, 500, invalid_json,
-        bad_cert(kind=...)."""
+        bad_cert(kind=...). Graph (target="graph"): down, bad_cert(kind=...)."""
         return self.call("set_fault", name=name, target=target, **params)
 
     def clear_faults(self, target: str | None = None):
@@ -121,10 +121,12 @@ class StandinControl:
 
     # -- Entra -------------------------------------------------------------------------------
     def set_app(self, client_id: str, *, tenant: str, secrets=(), expired_secrets=(),
-                mailboxes=(), send_as_app: bool = True):
+                mailboxes=(), send_as_app: bool = True, mail_send: bool = True):
+        """send_as_app: Exchange's SMTP.SendAsApp; mail_send: Graph's Mail.Send (both application
+        permissions, in the `roles` of the token for each resource)."""
         return self.call("set_app", client_id=client_id, tenant=tenant, secrets=list(secrets),
                          expired_secrets=list(expired_secrets), mailboxes=list(mailboxes),
-                         send_as_app=send_as_app)
+                         send_as_app=send_as_app, mail_send=mail_send)
 
     def remove_app(self, client_id: str):
         return self.call("remove_app", client_id=client_id)

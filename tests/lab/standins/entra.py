@@ -31,6 +31,7 @@ MAX_BODY = 64 * 1024
 class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    service = "entra"  # the config section, TLS context and fault target of this listener
 
     def __init__(self, address, handler, state, contexts):
         self.state = state
@@ -40,13 +41,13 @@ class _TLSServer(ThreadingHTTPServer):
     def get_request(self):
         sock, addr = super().get_request()
         sock.settimeout(10)
-        bad = self.state.fault("entra", "bad_cert")
-        ctx = self.contexts.server("entra", bad=bad["kind"] if bad else None)
+        bad = self.state.fault(self.service, "bad_cert")
+        ctx = self.contexts.server(self.service, bad=bad["kind"] if bad else None)
         # The handshake happens in the worker thread (first read), not in the accept loop.
         return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
     def handle_error(self, request, client_address):
-        log.info("entra: client %s dropped the connection", client_address[0])
+        log.info("%s: client %s dropped the connection", self.service, client_address[0])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -158,8 +159,12 @@ def _decide(state, tenant: str, field) -> tuple[int, dict]:
 class EntraServer:
     """Runs the token endpoint on a thread; `down()` / `up()` close and reopen the port."""
 
+    service = "entra"
+    server_class = _TLSServer
+    handler = _Handler
+
     def __init__(self, config: dict, state, contexts):
-        self.address = (config["entra"]["address"], config["entra"]["port"])
+        self.address = (config[self.service]["address"], config[self.service]["port"])
         self.state = state
         self.contexts = contexts
         self._server: _TLSServer | None = None
@@ -170,10 +175,10 @@ class EntraServer:
         with self._lock:
             if self._server is not None:
                 return
-            self._server = _TLSServer(self.address, _Handler, self.state, self.contexts)
+            self._server = self.server_class(self.address, self.handler, self.state, self.contexts)
             self._thread = threading.Thread(target=self._server.serve_forever,
                                             kwargs={"poll_interval": 0.2},
-                                            name="entra", daemon=True)
+                                            name=self.service, daemon=True)
             self._thread.start()
 
     def down(self) -> None:
@@ -187,7 +192,7 @@ class EntraServer:
 
     def sync(self) -> None:
         """Match the listener to the 'down' fault."""
-        if self.state.fault("entra", "down") is not None:
+        if self.state.fault(self.service, "down") is not None:
             self.down()
         else:
             self.up()

@@ -41,6 +41,7 @@ class Standins:
     untrusted_client_cert: object
     sealed_vault_addr: tuple      # where a sealed throwaway OpenBao may listen
     extras: dict = field(default_factory=dict)
+    graph_url: str = ""           # https://host[:port], Microsoft Graph's root (sendMail)
 
 
 def lab_standins(scratch: Path) -> Standins | None:
@@ -75,4 +76,5 @@ def lab_standins(scratch: Path) -> Standins | None:
         untrusted_client_cert=untrusted_client_cert(scratch),
         sealed_vault_addr=(a["vault"], 8250),
         extras={"log": info["log"], "store_dir": info["store_dir"]},
+        graph_url="https://graph.microsoft.com" if cfg.get("graph") else "",
     )

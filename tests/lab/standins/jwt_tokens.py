@@ -22,6 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 SEND_AS_APP = "SMTP.SendAsApp"
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
+# Microsoft Graph's application permission for sendMail, in the `roles` of a Graph token.
+MAIL_SEND = "Mail.Send"
+GRAPH_AUDIENCE = "https://graph.microsoft.com"
 
 
 def _b64url(data: bytes) -> str:

@@ -121,3 +121,39 @@ def session_duration(seconds: float) -> str:
 
 def entra_timestamp() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+# Microsoft Graph errors: code -> (HTTP status, message template). The body is Graph's
+# {"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}};
+# the texts are those Graph returns for sendMail (Microsoft Graph docs, "Microsoft Graph error
+# responses and resource types", and answers quoted in public issues of Graph mail clients).
+GRAPH_ERRORS = {
+    "InvalidAuthenticationToken": (401, "{detail}"),
+    "ErrorAccessDenied": (403, "{detail}"),
+    "ErrorSendAsDenied": (403, "The user account which was used to submit this request does not have the "
+                               "right to send mail on behalf of the specified sending account., Cannot "
+                               "submit message."),
+    "ErrorInvalidUser": (404, "The requested user '{user}' is invalid."),
+    "ErrorInvalidRecipients": (400, "At least one recipient isn't valid., {detail}"),
+    "RequestBodyRead": (400, "{detail}"),
+    "BadRequest": (400, "Resource not found for the segment '{segment}'."),
+}
+GRAPH_TOKEN_EMPTY = "Access token is empty."
+GRAPH_TOKEN_MALFORMED = "IDX14100: JWT is not well formed, there are no dots (.)."
+GRAPH_TOKEN_AUDIENCE = "Access token validation failure. Invalid audience."
+GRAPH_TOKEN_INVALID = "Access token validation failure."
+GRAPH_TOKEN_EXPIRED = "Lifetime validation failed, the token is expired."
+GRAPH_ACCESS_DENIED = "Access is denied. Check credentials and try again."
+# An application access policy (or RBAC for Applications) that keeps the app from this mailbox.
+GRAPH_POLICY_DENIED = "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings."
+GRAPH_NO_RECIPIENTS = "A message can't be sent because it contains no recipients."
+GRAPH_UNRESOLVED = "Recipient '{address}' isn't resolved. All recipients must be resolved before a message can be submitted."
+GRAPH_EMPTY_PAYLOAD = "Empty Payload. JSON content expected."
+GRAPH_INVALID_JSON = "Invalid JSON. {reason}"
+GRAPH_UNKNOWN_PARAMETER = ("The parameter '{name}' in the request payload is not a valid parameter for the "
+                           "operation 'sendMail'.")
+GRAPH_UNKNOWN_PROPERTY = ("The property '{name}' does not exist on type '{type}'. Make sure to only use "
+                          "property names that are defined by the type or mark the type as open type.")
+GRAPH_NOT_A_BOOLEAN = "Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'."
+GRAPH_BAD_ENUM = "Requested value '{value}' was not found."
+GRAPH_WRONG_KIND = ("A node of type '{found}' was read from the JSON reader when trying to read the "
+                    "{expected} of the property '{name}'; however, a '{wanted}' node was expected.")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tests.lab.standins import config as config_mod
 from tests.lab.standins.entra import EntraServer
+from tests.lab.standins.graph import GraphServer
 from tests.lab.standins.listeners import SmtpListeners
 from tests.lab.standins.state import State
 from tests.lab.standins.tlsctx import Contexts
@@ -50,6 +51,7 @@ class Standins:
         self.contexts = Contexts(cfg)
         self.smtp = SmtpListeners(cfg, self.state, self.contexts)
         self.entra = EntraServer(cfg, self.state, self.contexts) if cfg.get("entra") else None
+        self.graph = GraphServer(cfg, self.state, self.contexts) if cfg.get("graph") else None
         self.vault = VaultProxy(cfg, self.state) if cfg.get("vault_proxy") else None
         self.stopping = asyncio.Event()
 
@@ -58,8 +60,10 @@ class Standins:
             self.state.set_fault(name, target=target, **params)
 
     async def _sync_entra(self) -> None:
-        if self.entra is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.entra.sync)
+        """Open or close the HTTPS listeners (Entra, Graph) as their 'down' faults say."""
+        for service in (self.entra, self.graph):
+            if service is not None:
+                await asyncio.get_running_loop().run_in_executor(None, service.sync)
 
     async def start(self) -> None:
         self._apply_baseline()
@@ -71,8 +75,9 @@ class Standins:
     async def stop(self) -> None:
         await self.smtp.close()
         loop = asyncio.get_running_loop()
-        if self.entra is not None:
-            await loop.run_in_executor(None, self.entra.down)
+        for service in (self.entra, self.graph):
+            if service is not None:
+                await loop.run_in_executor(None, service.down)
         if self.vault is not None:
             await loop.run_in_executor(None, self.vault.stop)
 
@@ -85,7 +90,7 @@ class Standins:
 
     async def op_set_fault(self, name, target="smtp", **params):
         self.state.set_fault(name, target=target, **params)
-        if target == "entra":
+        if target in ("entra", "graph"):
             await self._sync_entra()
 
     async def op_clear_faults(self, target=None):

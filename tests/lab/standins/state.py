@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.lab.standins import replies
 from tests.lab.standins.config import normalise_app
-from tests.lab.standins.jwt_tokens import SEND_AS_APP, TokenSigner
+from tests.lab.standins.jwt_tokens import GRAPH_AUDIENCE, MAIL_SEND, SEND_AS_APP, TokenSigner
 
 SMTP_FAULTS = {
     "tarpit": {"seconds"},
@@ -37,7 +37,8 @@ SMTP_FAULTS = {
     "concurrency_at_auth": set(),
 }
 ENTRA_FAULTS = {"down": set(), "500": set(), "invalid_json": set(), "bad_cert": {"kind"}}
-FAULTS = {"smtp": SMTP_FAULTS, "connector": SMTP_FAULTS, "entra": ENTRA_FAULTS}
+GRAPH_FAULTS = {"down": set(), "bad_cert": {"kind"}}
+FAULTS = {"smtp": SMTP_FAULTS, "connector": SMTP_FAULTS, "entra": ENTRA_FAULTS, "graph": GRAPH_FAULTS}
 THROTTLE_STAGES = ("banner", "mail", "rcpt")
 # Microsoft 365 delivers 30 messages a minute per mailbox and carries the excess over to the
 # following minutes; 10,000 recipients a day, beyond which it refuses (m365-facts.md).
@@ -85,6 +86,7 @@ class State:
             self.mbx_counters: dict[str, dict] = defaultdict(_mailbox_counters)
             self.port_connections: dict[str, int] = defaultdict(int)
             self.entra_counters = {"requests": 0, "tokens_issued": 0, "errors": defaultdict(int)}
+            self.graph_counters = {"requests": 0, "accepted": 0, "errors": defaultdict(int)}
             self.vault_rules: list[dict] = []
             self.vault_counters = {"requests": 0, "faulted": 0, "delayed": 0, "passed": 0,
                                    "upstream_errors": 0}
@@ -370,9 +372,14 @@ class State:
             lifetime = self.token_lifetime
             app = self.apps.get(client_id) or {}
             tenant_id = self.resolve_tenant(app.get("tenant", "")) or app.get("tenant", "")
-            roles = [SEND_AS_APP] if app.get("send_as_app") else []
+            audience = scope[:-len("/.default")]
+            # Entra puts the app's application permissions *on that resource* into `roles`.
+            if audience == GRAPH_AUDIENCE:
+                roles = [MAIL_SEND] if app.get("mail_send") else []
+            else:
+                roles = [SEND_AS_APP] if app.get("send_as_app") else []
         token = self.signer.issue(tenant_id=tenant_id, client_id=client_id,
-                                  audience=scope[:-len("/.default")], lifetime=lifetime, roles=roles,
+                                  audience=audience, lifetime=lifetime, roles=roles,
                                   app_name="mailops-lab-" + client_id[:8])
         with self.lock:
             self.tokens[token] = {"client_id": client_id, "scope": scope, "revoked": False,
@@ -438,6 +445,10 @@ class State:
                 self.entra_counters[key] += 1
             elif table == "entra_error":
                 self.entra_counters["errors"][key] += 1
+            elif table == "graph":
+                self.graph_counters[key] += 1
+            elif table == "graph_error":
+                self.graph_counters["errors"][key] += 1
 
     # -- inspection ------------------------------------------------------------------------
     def record_message(self, message: dict) -> None:
@@ -467,6 +478,9 @@ class State:
                 "entra": {"requests": self.entra_counters["requests"],
                           "tokens_issued": self.entra_counters["tokens_issued"],
                           "errors": dict(self.entra_counters["errors"])},
+                "graph": {"requests": self.graph_counters["requests"],
+                          "accepted": self.graph_counters["accepted"],
+                          "errors": dict(self.graph_counters["errors"])},
                 "vault_proxy": dict(self.vault_counters),
                 "concurrency_limit": self.concurrency_limit,
                 "port_modes": {str(k): v for k, v in self.port_modes.items()},

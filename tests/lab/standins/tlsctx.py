@@ -25,7 +25,7 @@ class Contexts:
         if ca_key:
             ca = pki_bad.load_ca(Path(config["ca"]), Path(ca_key),
                                  Path(config["store_dir"]) / "pki-bad")
-            for service in ("smtp", "connector", "entra"):
+            for service in ("smtp", "connector", "entra", "graph"):
                 section = config.get(service)
                 if section and section.get("cert"):
                     names = [section["hostname"], section["address"]]
