@@ -39,6 +39,10 @@ _MS_RESTRICTED = "https://learn.microsoft.com/en-us/defender-office-365/outbound
 _MS_CONNECTORS = ("https://learn.microsoft.com/en-us/exchange/mail-flow-best-practices/"
                   "use-connectors-to-configure-mail-flow/set-up-connectors-to-route-mail")
 _MS_SECURITY_DEFAULTS = "https://learn.microsoft.com/en-us/entra/fundamentals/security-defaults"
+_MS_GRAPH_SENDMAIL = "https://learn.microsoft.com/en-us/graph/api/user-sendmail"
+_MS_GRAPH_ERRORS = "https://learn.microsoft.com/en-us/graph/errors"
+_MS_GRAPH_APP_RBAC = "https://learn.microsoft.com/en-us/exchange/permissions-exo/application-rbac"
+_MS_ENTRA_ERRORS = "https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes"
 _RFC3207 = "https://www.rfc-editor.org/rfc/rfc3207"
 _RFC4954 = "https://www.rfc-editor.org/rfc/rfc4954"
 _RFC5321 = "https://www.rfc-editor.org/rfc/rfc5321"
@@ -218,8 +222,9 @@ CATALOGUE = {
     },
     "send_as_denied": {
         "title": "The From address is not the mailbox (SendAsDenied)",
-        "cause": "`5.7.60`, `554 5.2.0 ... SendAsDenied` or `554 5.2.252 SendAsDenied`: Microsoft 365 sends as "
-                 "the mailbox that logged in, and this From needs SendAs rights.",
+        "cause": "`5.7.60`, `554 5.2.0 ... SendAsDenied` or `554 5.2.252 SendAsDenied` (Microsoft Graph: "
+                 "`403 ErrorSendAsDenied`): Microsoft 365 sends as the mailbox that logged in, and this From "
+                 "needs SendAs rights.",
         "fix": "Send from the authenticated mailbox's address, or grant SendAs: "
                "`Add-RecipientPermission -Identity <from> -Trustee <mailbox> -AccessRights SendAs`.",
         "reference": _MS_NDR,
@@ -273,6 +278,62 @@ CATALOGUE = {
         "fix": "Send from an IP with a good reputation (a business line, not a dynamic range); otherwise open a "
                "case with Microsoft support.",
         "reference": _MS_NDR,
+    },
+    # Microsoft Graph sendMail (GitLab's Graph mailer): Graph's error code is in the text.
+    "token_request_failed": {
+        "title": "The token endpoint refused the app or could not be reached",
+        "cause": "The client-credentials token request failed before any mail was sent: an AADSTS error "
+                 "(`AADSTS7000215` invalid client secret, `AADSTS7000222` expired secret, `AADSTS700016` app not "
+                 "found in the tenant, `AADSTS90002` tenant not found) or no answer from the authority. The "
+                 "message holds Entra's words.",
+        "fix": "Follow the AADSTS message: store the secret's Value (not its ID) in Vault, create a new secret when "
+               "it expired, check client_id and tenant_id; for no answer, check the path to "
+               "login.microsoftonline.com on port 443 and any HTTPS proxy.",
+        "reference": _MS_ENTRA_ERRORS,
+    },
+    "graph_token_invalid": {
+        "title": "Microsoft Graph refused the access token (InvalidAuthenticationToken)",
+        "cause": "`401 InvalidAuthenticationToken`: the token is empty, not a JWT, for another audience "
+                 "(`Access token validation failure. Invalid audience.`: requested for "
+                 "https://outlook.office365.com instead of Graph), expired or signed by another authority.",
+        "fix": "Request the token with scope `https://graph.microsoft.com/.default` (GCC High: "
+               "`https://graph.microsoft.us/.default`) from the tenant of the app, and use it before it expires.",
+        "reference": _MS_GRAPH_ERRORS,
+    },
+    "graph_access_denied": {
+        "title": "Microsoft Graph denied the app access to the mailbox (ErrorAccessDenied)",
+        "cause": "`403 ErrorAccessDenied`: `Access is denied. Check credentials and try again.` when the app "
+                 "registration lacks the Mail.Send application permission or its admin consent; `Access to "
+                 "OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.` when an "
+                 "application access policy (or RBAC for Applications) keeps the app from this mailbox.",
+        "fix": "Grant the Mail.Send application permission (Microsoft Graph, not SMTP.SendAsApp) and admin "
+               "consent in the app registration; if the tenant scopes apps to mailboxes, add the mailbox to the "
+               "app's policy group (`New-ApplicationAccessPolicy` or `New-ManagementRoleAssignment`).",
+        "reference": _MS_GRAPH_APP_RBAC,
+    },
+    "graph_invalid_user": {
+        "title": "Microsoft Graph does not know the sending mailbox (ErrorInvalidUser)",
+        "cause": "`404 ErrorInvalidUser`: `The requested user '<id>' is invalid.`: the user id in "
+                 "/users/{id}/sendMail (GitLab's `microsoft_graph_mailer_user_id`) is no mailbox of the "
+                 "token's tenant, or the mailbox has no Exchange Online licence.",
+        "fix": "Set the user id to the sending mailbox's address or object id in the app's own tenant, and check "
+               "that the mailbox exists in Exchange Online.",
+        "reference": _MS_GRAPH_SENDMAIL,
+    },
+    "graph_invalid_recipients": {
+        "title": "Microsoft Graph refused the recipients (ErrorInvalidRecipients)",
+        "cause": "`400 ErrorInvalidRecipients`: `At least one recipient isn't valid.`: the message has no "
+                 "recipient, or an address that does not resolve.",
+        "fix": "Give the proof a valid recipient address (the `to` of the proof).",
+        "reference": _MS_GRAPH_SENDMAIL,
+    },
+    "graph_bad_request": {
+        "title": "Microsoft Graph could not read the request (RequestBodyRead)",
+        "cause": "`400 RequestBodyRead` or `BadRequest`: the JSON body or the URL is not what sendMail takes, "
+                 "for example a graph endpoint that is not Graph's root.",
+        "fix": "Check the graph endpoint (GitLab's `microsoft_graph_mailer_graph_endpoint`, "
+               "https://graph.microsoft.com by default); otherwise report the message Graph gave.",
+        "reference": _MS_GRAPH_SENDMAIL,
     },
     "unknown": {
         "title": "An unexpected reply or error",
@@ -425,6 +486,35 @@ def match_reply(code, text=""):
         return "temporary_failure"
     if basic is None and cls == 4:
         return "temporary_failure"
+    return "unknown"
+
+
+# Microsoft Graph's error codes (the `error.code` of its JSON body) -> the catalogue's codes.
+_GRAPH_CODES = {
+    "InvalidAuthenticationToken": "graph_token_invalid",
+    "ErrorAccessDenied": "graph_access_denied",
+    "ErrorSendAsDenied": "send_as_denied",
+    "ErrorInvalidUser": "graph_invalid_user",
+    "ErrorInvalidRecipients": "graph_invalid_recipients",
+    "RequestBodyRead": "graph_bad_request",
+    "BadRequest": "graph_bad_request",
+}
+
+
+def match_graph_error(status, code=None):
+    """The diagnosis code for a Microsoft Graph error answer (HTTP status and Graph's error code)."""
+    if code in _GRAPH_CODES:
+        return _GRAPH_CODES[code]
+    if status == 401:
+        return "graph_token_invalid"
+    if status == 403:
+        return "graph_access_denied"
+    if status == 404:
+        return "graph_invalid_user"
+    if status == 429 or (status is not None and 500 <= status < 600):
+        return "temporary_failure"
+    if status == 400:
+        return "graph_bad_request"
     return "unknown"
 
 

@@ -38,7 +38,9 @@ def render(module=None):
         " edit the catalogue, not this file. -->",
         "",
         "`mailops.smtp.probe` reports a failed port (or a warning on a working one) with `diagnosis.code`"
-        " from the vocabulary below. The failed stage's `detail` holds the raw reply or error.",
+        " from the vocabulary below. The failed stage's `detail` holds the raw reply or error. A proof through"
+        " Microsoft Graph's sendMail (GitLab's Graph mailer) uses the same vocabulary: `token_request_failed`,"
+        " the `graph_*` codes and `send_as_denied` carry Entra's or Graph's own error code and message.",
         "",
         "| code | title |",
         "| --- | --- |",

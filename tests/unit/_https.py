@@ -40,10 +40,12 @@ class ScriptedJSONServer:
                 status, payload = item[0], item[1]
                 if len(item) > 2:
                     time.sleep(item[2])
-                data = json.dumps(payload).encode()
+                # bytes go out as they are (an empty 202, a body that is not JSON).
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    if data:
+                        self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

@@ -47,6 +47,7 @@ MESSAGE_PROPERTIES = {
 }
 RECIPIENT_LISTS = ("toRecipients", "ccRecipients", "bccRecipients")
 BODY_TYPES = {"text": "Text", "html": "HTML"}
+MESSAGE_ID_RE = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
 ADDRESS_RE = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 DIAGNOSTIC = json.dumps({"ServerInfo": {"DataCenter": "West Europe", "Slice": "E", "Ring": "5",
                                         "ScaleUnit": "001", "RoleInstance": "AM2PEPF0000LAB1"}})
@@ -302,7 +303,10 @@ def _from_address(message: dict) -> str | None:
 
 def _record(mailbox: str, sender: str, recipients: list[str], message: dict, save: bool, app: str) -> dict:
     """The message as Exchange would submit it, in the SMTP stand-in's record shape."""
-    msgid = email.utils.make_msgid(domain="LAB0PR00MB0001.namprd00.prod.outlook.com")
+    # internetMessageId is writable on a new message; Exchange makes one up otherwise.
+    msgid = message.get("internetMessageId")
+    if not (isinstance(msgid, str) and MESSAGE_ID_RE.match(msgid)):
+        msgid = email.utils.make_msgid(domain="LAB0PR00MB0001.namprd00.prod.outlook.com")
     mime = EmailMessage()
     mime["From"] = sender
     for name, header in (("toRecipients", "To"), ("ccRecipients", "Cc")):

@@ -25,8 +25,12 @@ ISSUE_CODES = [
 
 def test_catalogue_holds_the_issue_vocabulary():
     assert set(ISSUE_CODES) <= set(d.CODES)
-    # The additions: a warning, not a failure, and a file on the host the probe cannot use (issue 17).
-    assert set(d.CODES) - set(ISSUE_CODES) == {"cert_expiring", "local_file_unusable", "relay_unreachable"}
+    # The additions: a warning, not a failure, and a file on the host the probe cannot use (issue 17);
+    # the token request and Microsoft Graph's sendMail refusals (issue 21, GitLab's Graph mailer).
+    assert set(d.CODES) - set(ISSUE_CODES) == {
+        "cert_expiring", "local_file_unusable", "relay_unreachable", "token_request_failed",
+        "graph_token_invalid", "graph_access_denied", "graph_invalid_user", "graph_invalid_recipients",
+        "graph_bad_request"}
     assert d.WARNING_CODES == ("cert_expiring",)
 
 
@@ -181,3 +185,19 @@ def test_troubleshooting_doc_is_generated_from_the_catalogue():
     assert committed == gen.render(d), "run: python tests/tools/gen_troubleshooting.py"
     for code in d.CODES:
         assert "\n## %s\n" % code in committed
+
+
+@pytest.mark.parametrize("status, code, expected", [
+    (401, "InvalidAuthenticationToken", "graph_token_invalid"),
+    (403, "ErrorAccessDenied", "graph_access_denied"),
+    (403, "ErrorSendAsDenied", "send_as_denied"),
+    (404, "ErrorInvalidUser", "graph_invalid_user"),
+    (400, "ErrorInvalidRecipients", "graph_invalid_recipients"),
+    (400, "RequestBodyRead", "graph_bad_request"),
+    (401, None, "graph_token_invalid"),
+    (429, "ApplicationThrottled", "temporary_failure"),
+    (503, None, "temporary_failure"),
+    (418, None, "unknown"),
+])
+def test_graph_errors_map_to_codes(status, code, expected):
+    assert d.match_graph_error(status, code) == expected
