@@ -25,6 +25,8 @@ Config (one JSON file)
                     "allowed_sources": ["198.18.x.10"]},               optional section
       "entra": {"address": "198.18.x.3", "port": 443, "cert": "...", "key": "...",
                 "hostname": "login.microsoftonline.com", "token_lifetime": 3599},  optional
+      "graph": {"address": "198.18.x.6", "port": 443, "cert": "...", "key": "...",
+                "hostname": "graph.microsoft.com"},                       optional (graph.py)
       "vault_proxy": {"address": "198.18.x.4", "port": 8300,
                       "upstream": "http://198.18.x.4:8200", "upstream_timeout": 30},  optional
       "tenants": {"contoso.com": "11111111-2222-3333-4444-555555555555"},
@@ -33,7 +35,7 @@ Config (one JSON file)
                     "messages_per_minute": 30, "recipients_per_day": 10000}},   limits optional
       "apps": {"<client_id>": {"tenant": "<tenant id or domain>", "secrets": ["..."],
                "expired_secrets": [], "mailboxes": ["svc-mailer@contoso.com"],
-               "send_as_app": true}}
+               "send_as_app": true, "mail_send": true}}
     }
 The file holds passwords and secrets: the lab should write it with mode 0600.
 
@@ -68,7 +70,10 @@ connector: STARTTLS offered, no AUTH; MAIL FROM accepted, RCPT TO relays when th
 is in allowed_sources or the client presented a certificate chaining to "ca" (a certificate from
 another CA fails the handshake); else 550 5.7.64 TenantAttribution; Relay Access Denied.
 
-Faults (`set_fault(name, target=...)`; target "smtp" default, "connector", or "entra"):
+graph: Microsoft Graph's sendMail (POST /v1.0/users/{mailbox}/sendMail, 202 Accepted), with Graph's
+error bodies; messages go to the same store with auth_mechanism "graph" (see graph.py).
+
+Faults (`set_fault(name, target=...)`; target "smtp" default, "connector", "entra" or "graph"):
   tarpit(seconds<=55)        TCP accepted, no banner
   banner_421                 421 4.3.2 at the banner, then close
   throttle(stage=banner|mail|rcpt)  451 4.7.500 Server busy (default stage mail)
@@ -80,11 +85,12 @@ Faults (`set_fault(name, target=...)`; target "smtp" default, "connector", or "e
   starttls_masked            EHLO shows XXXXXXXA; STARTTLS -> 500 5.3.3 'XXXXXXXX'
   concurrency_at_auth        the AUTH that would make a 4th concurrent session gets 432 4.3.2
   entra: down (port closed: refused), 500, invalid_json
+  graph: down (port closed: refused), bad_cert(kind=...)
 Vault proxy faults (`add_vault_fault(status=412|429|5xx or delay=s, times=N, path_prefix=)`).
 
 Inspection: `messages()` -> [{listener, envelope_from, rcpt_tos, headers [[k, v]], data,
-auth_identity, auth_mechanism (LOGIN, XOAUTH2, ip, certificate), auth_app (XOAUTH2: the client id of
-the app registration the token was issued to), peer, tls_version, delayed,
+auth_identity, auth_mechanism (LOGIN, XOAUTH2, ip, certificate, graph), auth_app (XOAUTH2 and graph: the
+client id of the app registration the token was issued to), peer, tls_version, delayed,
 delivery {submitted_minute, delivery_minute, delayed, delay_seconds}, smtputf8, ext_params, ...}], also
 written to <store_dir>/messages/*.json. `counters()` -> {"mailboxes": {addr: {auth_ok,
 auth_fail, auth_rejected_concurrency, connections, current, peak_concurrent, sending,
