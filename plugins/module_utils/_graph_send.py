@@ -69,6 +69,11 @@ def send_mail(token_url, client_id, client_secret, tenant_id, graph_url, sender,
     """
     secrets = [client_secret]
     try:
+        # The CA file first: a file the host lacks is the host's fault, not the token endpoint's.
+        ctx = oauth._ssl_context(ca_path, True)
+    except oauth.OAuthError as exc:
+        return _refusal(None, _scrub(str(exc), secrets), "local_file_unusable")
+    try:
         authority = authority_of(token_url, tenant_id)
         token = oauth.get_access_token(tenant_id, client_id, client_secret, authority=authority,
                                        scope=scope or graph_scope(graph_url), ca_path=ca_path,
@@ -82,7 +87,7 @@ def send_mail(token_url, client_id, client_secret, tenant_id, graph_url, sender,
         send_mail_body(sender, to, subject, body, message_id, save_to_sent_items)).encode("utf-8"),
         method="POST", headers={"Authorization": "Bearer %s" % token, "Content-Type": "application/json",
                                 "Accept": "application/json", "client-request-id": str(uuid.uuid4())})
-    result = _post(request, ca_path, timeout, secrets)
+    result = _post(request, ctx, timeout, secrets)
     result["message_id"] = message_id if result["accepted"] else None
     return result
 
@@ -106,11 +111,7 @@ def send_mail_body(sender, to, subject, body, message_id, save_to_sent_items=Fal
     }
 
 
-def _post(request, ca_path, timeout, secrets):
-    try:
-        ctx = oauth._ssl_context(ca_path, True)
-    except oauth.OAuthError as exc:
-        return _refusal(None, _scrub(str(exc), secrets), "local_file_unusable")
+def _post(request, ctx, timeout, secrets):
     opener = build_opener(ProxyHandler(), HTTPSHandler(context=ctx))
     try:
         response = opener.open(request, timeout=timeout)

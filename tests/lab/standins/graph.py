@@ -32,6 +32,8 @@ import uuid
 from email.message import EmailMessage
 from urllib.parse import unquote
 
+import jwt
+
 from tests.lab.standins import replies
 from tests.lab.standins.entra import EntraServer, _Handler, _TLSServer
 from tests.lab.standins.jwt_tokens import GRAPH_AUDIENCE, MAIL_SEND
@@ -171,7 +173,6 @@ def _check_token(state, authorization: str) -> dict:
 
 
 def _audience_of(token: str) -> str:
-    import jwt
     try:
         return str(jwt.decode(token, options={"verify_signature": False}).get("aud", ""))
     except jwt.PyJWTError:
@@ -179,7 +180,6 @@ def _audience_of(token: str) -> str:
 
 
 def _why_invalid(state, token: str) -> str:
-    import jwt
     try:
         claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
     except jwt.PyJWTError:
