@@ -77,8 +77,8 @@ def assert_no_secret(standins, output: str) -> None:
 
 @pytest.mark.parametrize("ansible_bin, inventory", [(".venv", None), (".venv-219", "inventory-219.yml")],
                          ids=["core-2.21", "core-2.19-py38"])
-def test_graph_send_from_the_gitlab_settings_reaches_the_stand_in(lab, standins, gitlab_host, ansible_bin,
-                                                                   inventory):
+def test_graph_send_from_the_gitlab_settings_reaches_the_stand_in(
+        lab, standins, gitlab_host, ansible_bin, inventory):
     inv = lab.dir / inventory if inventory else None
     if inv is not None and not inv.exists():
         pytest.skip("this lab has no %s" % inventory)

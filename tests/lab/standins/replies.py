@@ -122,6 +122,7 @@ def session_duration(seconds: float) -> str:
 def entra_timestamp() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
+
 # Microsoft Graph errors: code -> (HTTP status, message template). The body is Graph's
 # {"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}};
 # the texts are those Graph returns for sendMail (Microsoft Graph docs, "Microsoft Graph error

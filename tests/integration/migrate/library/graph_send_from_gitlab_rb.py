@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
