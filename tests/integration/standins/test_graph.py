@@ -190,3 +190,49 @@ def test_graph_down_refuses_connections(standins):
     assert "refused" in str(err.value.reason).lower()
     standins.control.clear_faults("graph")
     assert send(standins, standins.mailbox, mail(), graph_token(standins))[0] == 202
+
+
+# -- the collection's Graph client against the stand-in: what each fault is diagnosed as ----------
+def client_send(standins, **kw):
+    from ansible_collections.mailops.smtp.plugins.module_utils._graph_send import send_mail
+    args = dict(token_url=standins.entra_url, client_id=standins.app.client_id, client_secret=standins.app.secret,
+                tenant_id=standins.app.tenant_id, graph_url=standins.graph_url, sender=standins.mailbox,
+                to="ops@example.net", subject="client %s" % kw.pop("tag", "test"), body="from _graph_send",
+                ca_path=standins.ca, timeout=5, scope=GRAPH_SCOPE)
+    args.update(kw)
+    return send_mail(**args)
+
+
+def test_the_collections_graph_client_is_accepted_and_recorded(standins):
+    result = client_send(standins, tag="ok")
+    assert (result["accepted"], result["status"], result["reply"], result["diagnosis"]) == \
+        (True, 202, "202 Accepted", None)
+    [got] = standins.control.messages()
+    assert got["message_id"] == result["message_id"] and got["subject"] == "client ok"
+    assert (got["auth_mechanism"], got["auth_app"]) == ("graph", standins.app.client_id.lower())
+
+
+@pytest.mark.parametrize("setup, code, words", [
+    (lambda c, s: c.set_fault("down", target="graph"), "tcp_refused", "no answer from Microsoft Graph"),
+    (lambda c, s: c.set_fault("bad_cert", target="graph", kind="expired"), "cert_expired", "certificate"),
+    (lambda c, s: c.set_fault("bad_cert", target="graph", kind="untrusted"), "cert_untrusted", "certificate"),
+    (lambda c, s: c.set_fault("down", target="entra"), "token_request_failed", "cannot reach the token endpoint"),
+    (lambda c, s: c.expire_secret(s.app.client_id, s.app.secret), "token_request_failed", "AADSTS7000222"),
+    (lambda c, s: c.set_app(s.app.client_id, tenant=s.app.tenant_id, secrets=[s.app.secret],
+                            mailboxes=[s.mailbox], mail_send=False),
+     "graph_access_denied", "403 ErrorAccessDenied: Access is denied."),
+])
+def test_the_collections_graph_client_diagnoses_each_fault(standins, setup, code, words):
+    setup(standins.control, standins)
+    result = client_send(standins)
+    assert result["accepted"] is False and result["diagnosis"] == code, result
+    assert words in result["reply"]
+    assert standins.app.secret not in result["reply"]
+    assert standins.control.messages() == []
+
+
+def test_the_collections_graph_client_with_an_exchange_scope_is_refused(standins):
+    result = client_send(standins, scope="https://outlook.office365.com/.default")
+    assert result["diagnosis"] == "graph_token_invalid"
+    assert result["reply"] == ("401 InvalidAuthenticationToken: Access token validation failure. "
+                               "Invalid audience.")
