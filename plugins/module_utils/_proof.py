@@ -28,12 +28,11 @@ __metaclass__ = type
 import os
 import re
 import socket
-import subprocess
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _proof_log, _proof_send
 from ansible_collections.mailops.smtp.plugins.module_utils import diagnosis as diag
 from ansible_collections.mailops.smtp.plugins.module_utils._proof_read import (
-    APP_COMMAND, GRAPH_CLIENT, PATH_BASIC, PATH_NONE, PATH_VIA_RELAY, RELAY_LOG, SMTP_CLIENT, ReadError,
+    APP_COMMAND, GRAPH_CLIENT, PATH_NONE, PATH_VIA_RELAY, RELAY_LOG, ReadError,
     app_file, is_loopback, read_app)
 
 SUBJECT = "mailops.smtp send_proof: %s"
@@ -70,14 +69,11 @@ def decide(app):
     return view
 
 
-def default_relay_log(config_dir=None, run=subprocess.run):
+def default_relay_log(run, config_dir=None):
     """This host's Postfix log: maillog_file from postconf, else Debian's syslog file; None if neither."""
     argv = ["postconf", "-h"] + (["-c", config_dir] if config_dir else []) + ["maillog_file"]
-    try:
-        p = run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20, check=False)
-        path = p.stdout.decode("utf-8", "replace").strip() if p.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        path = ""
+    rc, out, _err = run(argv, "", 20)
+    path = out.strip() if rc == 0 else ""
     if path.startswith("/"):
         return path
     return SYSLOG_MAIL if os.path.exists(SYSLOG_MAIL) else None
@@ -114,7 +110,7 @@ def _how(view):
                                                ", login %s" % view["user"] if view.get("user") else "")
 
 
-def send_one(view, mail_from, to, message_id, ca_path, timeout, senders=None):
+def send_one(view, mail_from, to, message_id, ca_path, timeout, run, senders=None):
     """Send the app's proof message; _proof_send.result()."""
     s = senders or _proof_send
     subject = SUBJECT % message_id.strip("<>")
@@ -123,9 +119,10 @@ def send_one(view, mail_from, to, message_id, ca_path, timeout, senders=None):
     if view["kind"] == GRAPH_CLIENT:
         return s.graph_send(view, to, subject, body, ca_path=ca_path, timeout=timeout)
     if view["kind"] == APP_COMMAND and view.get("account"):
-        return s.msmtp_send(view["file"], view["account"], to, message, timeout=timeout, secrets=[view["secret"]])
+        return s.msmtp_send(view["file"], view["account"], to, message, run, timeout=timeout,
+                            secrets=[view["secret"]])
     if view["kind"] == APP_COMMAND:
-        return s.sendmail_send(view.get("config_dir"), mail_from, to, message, timeout=timeout)
+        return s.sendmail_send(view.get("config_dir"), mail_from, to, message, run, timeout=timeout)
     return s.smtp_send(view, mail_from, to, message, ca_path=ca_path, timeout=timeout)
 
 
@@ -153,9 +150,11 @@ def judge_by_log(view, record, sent, log_path, offset, wait):
     return record
 
 
-def prove_app(app, mail_from, to, ca_path=None, timeout=30, relay_log=None, relay_wait=60, check_mode=False,
+def prove_app(app, mail_from, to, run, ca_path=None, timeout=30, relay_log=None, relay_wait=60, check_mode=False,
               senders=None, log_default=default_relay_log, domain=None):
-    """The proof of one app (a contract-4 entry). Never raises for the app's own faults: they are its result."""
+    """The proof of one app (a contract-4 entry). Never raises for the app's own faults: they are its result.
+
+    run(argv, stdin_text, timeout) -> (rc, out, err) runs a command (rc None: it could not run)."""
     message_id = _proof_send.new_message_id(domain)
     try:
         view = decide(app)
@@ -178,9 +177,9 @@ def prove_app(app, mail_from, to, ca_path=None, timeout=30, relay_log=None, rela
         return plan_entry(view, message_id, sender, to)
     log_path, offset = None, None
     if view["via_log"] and (relay_log or view["relay_local"]):
-        log_path = relay_log or log_default(view.get("config_dir"))
+        log_path = relay_log or log_default(run, view.get("config_dir"))
         offset = _proof_log.log_offset(log_path) if log_path else None
-    sent = send_one(view, sender, to, message_id, ca_path, timeout, senders)
+    sent = send_one(view, sender, to, message_id, ca_path, timeout, run, senders)
     kind = view["kind"]
     record = proof_record(view, kind, message_id, bool(sent["sent"]), sent["reply"], sent["diagnosis"],
                           relay_queue_id=sent.get("queue_id"))
@@ -215,7 +214,7 @@ def lookup(items, relay_log, relay_wait=60):
     return out
 
 
-def prove_all(apps, to, mail_from=None, ca_path=None, timeout=30, relay_log=None, relay_wait=60,
+def prove_all(apps, to, run, mail_from=None, ca_path=None, timeout=30, relay_log=None, relay_wait=60,
               check_mode=False, senders=None, log_default=default_relay_log):
     check_address(to, "to")
     if mail_from:
@@ -223,5 +222,5 @@ def prove_all(apps, to, mail_from=None, ca_path=None, timeout=30, relay_log=None
     domain = socket.gethostname() or None
     if domain and not re.match(r"^[A-Za-z0-9.\-]+\Z", domain):
         domain = None
-    return [prove_app(app, mail_from, to, ca_path, timeout, relay_log, relay_wait, check_mode, senders,
+    return [prove_app(app, mail_from, to, run, ca_path, timeout, relay_log, relay_wait, check_mode, senders,
                       log_default, domain) for app in apps]

@@ -21,7 +21,6 @@ __metaclass__ = type
 import re
 import socket
 import ssl
-import subprocess
 import time
 import uuid
 
@@ -150,21 +149,6 @@ def smtp_send(app, mail_from, to, message, ca_path=None, timeout=30, helo=None):
             conn.quit()
 
 
-def _run(argv, stdin_text, timeout):
-    """(rc, stdout, stderr) of a command fed stdin_text; rc None when it could not run or timed out."""
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as e:
-        return None, "", "cannot run %s: %s" % (argv[0], e.strerror)
-    try:
-        out, err = proc.communicate(stdin_text.encode("utf-8"), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return None, "", "%s did not finish within %d s" % (argv[0], timeout)
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-
-
 def msmtp_argv(config_file, account, to, msmtp=MSMTP):
     """msmtp as the app runs it, on its own configuration file and account; the log line on stdout
     (never --debug: it would print the AUTH exchange, the token among it)."""
@@ -190,8 +174,9 @@ def msmtp_reply(rc, out, err):
     return reply, code or "unknown"
 
 
-def msmtp_send(config_file, account, to, message, timeout=60, secrets=(), msmtp=MSMTP):
-    rc, out, err = _run(msmtp_argv(config_file, account, to, msmtp), message, timeout)
+def msmtp_send(config_file, account, to, message, run, timeout=60, secrets=(), msmtp=MSMTP):
+    """run(argv, stdin_text, timeout) -> (rc, out, err), rc None when the command could not run."""
+    rc, out, err = run(msmtp_argv(config_file, account, to, msmtp), message, timeout)
     reply, code = msmtp_reply(rc, scrub(out, secrets), scrub(err, secrets))
     m = _QUEUED_AS.search(reply)
     return result(rc == 0, reply, "app_command", code, m.group(1) if m else None)
@@ -204,9 +189,9 @@ def sendmail_argv(config_dir, mail_from, to, sendmail=SENDMAIL):
     return argv + ["-i", "-f", mail_from, "--", to]
 
 
-def sendmail_send(config_dir, mail_from, to, message, timeout=60, sendmail=SENDMAIL):
+def sendmail_send(config_dir, mail_from, to, message, run, timeout=60, sendmail=SENDMAIL):
     """Postfix's sendmail takes the message into the queue; its verdict is the log's (the caller's)."""
-    rc, out, err = _run(sendmail_argv(config_dir, mail_from, to, sendmail), message, timeout)
+    rc, out, err = run(sendmail_argv(config_dir, mail_from, to, sendmail), message, timeout)
     if rc == 0:
         return result(True, "queued by %s" % sendmail, "app_command")
     text = (err or out).strip() or "sendmail exit status %s" % rc

@@ -240,6 +240,9 @@ proofs:
       message_id: <mailops-proof.77c0@web1>
 """
 
+import os
+import threading
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _proof
@@ -266,6 +269,37 @@ def argument_spec():
     )
 
 
+def command_runner(module):
+    """run(argv, stdin_text, timeout) -> (rc, out, err) on module.run_command; rc None when the command is not
+    there (run_command would fail the whole module) or was killed at the timeout."""
+    def run(argv, stdin_text, timeout):
+        exe = argv[0] if os.path.isabs(argv[0]) else module.get_bin_path(argv[0])
+        if not exe or not os.access(exe, os.X_OK):
+            return None, "", "cannot run %s: not found on this host" % argv[0]
+        killed = []
+        timers = []
+
+        def arm(proc):
+            def kill():
+                if proc.poll() is None:
+                    killed.append(True)
+                    proc.kill()
+            timer = threading.Timer(timeout, kill)
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
+        try:
+            rc, out, err = module.run_command([exe] + list(argv[1:]), data=stdin_text, binary_data=True,
+                                              before_communicate_callback=arm)
+        finally:
+            for timer in timers:
+                timer.cancel()
+        if killed:
+            return None, out, "%s did not finish within %d s" % (argv[0], timeout)
+        return rc, out, err
+    return run
+
+
 def run_module():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
@@ -277,8 +311,8 @@ def run_module():
                 module.fail_json(msg="each item of message_ids needs message_id (a proof's message_id)")
             proofs = [] if module.check_mode else _proof.lookup(p["message_ids"], p["relay_log"], p["relay_wait"])
         else:
-            proofs = _proof.prove_all(p["apps"], p["to"], p["mail_from"], p["ca_path"], p["timeout"], p["relay_log"],
-                                      p["relay_wait"], module.check_mode)
+            proofs = _proof.prove_all(p["apps"], p["to"], command_runner(module), p["mail_from"], p["ca_path"],
+                                      p["timeout"], p["relay_log"], p["relay_wait"], module.check_mode)
     except _proof.ProofInputError as e:
         module.fail_json(msg=str(e))
     # Sending is not a change of the host's state; the proofs say what happened.

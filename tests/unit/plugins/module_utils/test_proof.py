@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
@@ -22,6 +23,15 @@ from ansible_collections.mailops.smtp.plugins.module_utils import _settings_engi
 from ansible_collections.mailops.smtp.plugins.modules import send_proof
 from ansible_collections.mailops.smtp.plugins.plugin_utils import _relay
 from tests.local_runner import run_local
+
+
+def run_cmd(argv, stdin_text, timeout):
+    """The module's runner, in-process: (rc, out, err), rc None when the command cannot run."""
+    try:
+        p = subprocess.run(argv, input=stdin_text.encode(), capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, "", str(e)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 REPO = Path(__file__).resolve().parents[4]
 POSTFIX_DATA = REPO / "tests" / "data" / "postfix"
@@ -42,8 +52,10 @@ ENV_KEYS = {"host": "SMTP_HOST", "port": "SMTP_PORT", "username": "SMTP_USER", "
             "from_address": "SMTP_FROM"}
 
 
-def write(tmp_path, preset=None, fmt=None, credential=BASIC, options=None, smtp=SMTP):
+def write(tmp_path, preset=None, fmt=None, credential=None, options=None, smtp=None):
     """The app's file as mailops.smtp.settings writes it; returns the app dict send_proof takes."""
+    credential = credential or BASIC
+    smtp = smtp or SMTP
     name = PRESET_FILES.get(preset) or GENERIC_FILES[fmt]
     path = tmp_path / name
     if preset == "postfix" and not path.exists():
@@ -165,14 +177,14 @@ def test_yaml_cannot_be_read_on_the_target_and_the_proof_says_so(tmp_path):
     f = tmp_path / "mail.yml"
     f.write_text("mail:\n  host: smtp.office365.com\n")
     proof = _proof.prove_app({"name": "y", "format": "yaml", "path": str(f), "keys": GENERIC_KEYS},
-                             None, "ops@contoso.com", senders=Refusing())
+                             None, "ops@contoso.com", run_cmd, senders=Refusing())
     assert (proof["accepted"], proof["kind"]) == (False, None)
     assert "yaml cannot be read on the target" in proof["message"]
 
 
 def test_a_missing_file_is_not_proven(tmp_path):
     proof = _proof.prove_app({"preset": "grafana", "path": str(tmp_path / "none.ini")}, None, "ops@contoso.com",
-                             senders=Refusing())
+                             run_cmd, senders=Refusing())
     assert proof["accepted"] is False and "does not exist" in proof["message"]
 
 
@@ -221,7 +233,7 @@ class Refusing:
 def test_a_refusal_carries_the_catalogue_code_and_microsofts_words_and_never_the_secret(tmp_path):
     app = write(tmp_path, "django")
     senders = Refusing()
-    proofs = _proof.prove_all([app], "ops@contoso.com", senders=senders)
+    proofs = _proof.prove_all([app], "ops@contoso.com", run_cmd, senders=senders)
     assert senders.calls == [("smtp", "smtp.office365.com", 587, "alerts@contoso.com", "ops@contoso.com")]
     p = proofs[0]
     assert (p["kind"], p["accepted"], p["path"], p["diagnosis"]) == ("smtp_client", False, "basic",
@@ -235,7 +247,7 @@ def test_a_refusal_carries_the_catalogue_code_and_microsofts_words_and_never_the
 def test_check_mode_sends_nothing_and_says_what_would_be_sent(tmp_path):
     apps = [write(tmp_path, "django"), write(tmp_path, "msmtp", credential=OAUTH)]
     senders = Refusing()
-    proofs = _proof.prove_all(apps, "ops@contoso.com", check_mode=True, senders=senders)
+    proofs = _proof.prove_all(apps, "ops@contoso.com", run_cmd, check_mode=True, senders=senders)
     assert senders.calls == []
     assert [p["accepted"] for p in proofs] == [None, None]
     assert "an SMTP client to smtp.office365.com:587 (starttls, login svc@contoso.com)" in proofs[0]["message"]
@@ -312,7 +324,8 @@ def test_a_via_relay_app_is_accepted_only_when_the_relays_log_says_sent(tmp_path
             with open(log, "a") as f:  # the relay logs as it takes and delivers the message
                 f.write(LOG.replace(MID, mid))
             return _proof_send.result(True, "250 2.0.0 Ok: queued as 4AbCdE1", "data", None, "4AbCdE1")
-    proofs = _proof.prove_all([app], "ops@contoso.com", relay_log=str(log), relay_wait=2, senders=RelayTakes())
+    proofs = _proof.prove_all([app], "ops@contoso.com", run_cmd, relay_log=str(log), relay_wait=2,
+                              senders=RelayTakes())
     p = proofs[0]
     assert (p["kind"], p["path"], p["accepted"], p["relay_upstream"], p["relay_queue_id"]) == (
         "smtp_client", "via_relay", True, "xoauth2", "4AbCdE1")
@@ -327,7 +340,7 @@ def test_a_relay_that_only_queued_is_not_an_acceptance(tmp_path):
     class Queued(Refusing):
         def smtp_send(self, *a, **kw):
             return _proof_send.result(True, "250 2.0.0 Ok: queued as 77QQ", "data", None, "77QQ")
-    p = _proof.prove_all([app], "ops@contoso.com", relay_log=str(log), relay_wait=0, senders=Queued())[0]
+    p = _proof.prove_all([app], "ops@contoso.com", run_cmd, relay_log=str(log), relay_wait=0, senders=Queued())[0]
     assert p["accepted"] is False and "names no delivery attempt of it" in p["message"]
     assert p["relay_queue_id"] == "77QQ"
 
@@ -343,7 +356,7 @@ def test_a_deferral_upstream_is_a_refusal_with_its_diagnosis(tmp_path):
                            "delay=1, dsn=4.7.0, status=deferred (SASL authentication failed; server "
                            "smtp.office365.com said: 535 5.7.3 Authentication unsuccessful)\n")
             return _proof_send.result(True, "250 2.0.0 Ok: queued as 55AA", "data", None, "55AA")
-    p = _proof.prove_all([app], "ops@contoso.com", relay_log=str(log), relay_wait=2, senders=Deferred())[0]
+    p = _proof.prove_all([app], "ops@contoso.com", run_cmd, relay_log=str(log), relay_wait=2, senders=Deferred())[0]
     assert (p["accepted"], p["diagnosis"], p["relay_upstream"]) == (False, "auth_failed", "basic")
 
 
@@ -353,7 +366,7 @@ def test_a_designated_relay_elsewhere_awaits_its_log_and_lookup_reads_it_there(t
     class Taken(Refusing):
         def smtp_send(self, *a, **kw):
             return _proof_send.result(True, "250 2.0.0 Ok: queued as 4AbCdE1", "data", None, "4AbCdE1")
-    p = _proof.prove_all([app], "ops@contoso.com", senders=Taken(), log_default=lambda d: None)[0]
+    p = _proof.prove_all([app], "ops@contoso.com", run_cmd, senders=Taken(), log_default=lambda run, d: None)[0]
     assert (p["accepted"], p["awaiting_relay_log"]) == (False, True)
     assert "relay1.example.com:587" in p["message"]
     log = tmp_path / "relay.log"
@@ -371,14 +384,14 @@ def test_postfix_is_proven_by_sendmail_and_its_own_log(tmp_path):
     log.write_text("")
 
     class Sendmail(Refusing):
-        def sendmail_send(self, config_dir, mail_from, to, message, **kw):
+        def sendmail_send(self, config_dir, mail_from, to, message, run, **kw):
             self.calls.append(("sendmail", config_dir, mail_from))
             mid = [l for l in message.split("\r\n") if l.startswith("Message-ID: ")][0][12:]
             log.write_text(LOG.replace(MID, mid))
             return _proof_send.result(True, "queued by sendmail", "app_command")
     senders = Sendmail()
-    p = _proof.prove_all([{"preset": "postfix", "path": str(d)}], "ops@contoso.com", senders=senders,
-                         log_default=lambda config_dir: str(log), relay_wait=2)[0]
+    p = _proof.prove_all([{"preset": "postfix", "path": str(d)}], "ops@contoso.com", run_cmd, senders=senders,
+                         log_default=lambda run, config_dir: str(log), relay_wait=2)[0]
     assert senders.calls == [("sendmail", str(d), "relay@contoso.com")]
     assert (p["kind"], p["path"], p["accepted"], p["relay_upstream"]) == ("app_command", "xoauth2", True, "xoauth2")
 
@@ -400,6 +413,25 @@ def test_msmtp_replies_from_its_log_line():
                "authentication is not supported for Client Submission\nmsmtp: could not send mail\n")
     reply, code = _proof_send.msmtp_reply(77, "", bad_err)
     assert reply.startswith("550 5.7.30") and code == "basic_auth_retired"
+
+
+def test_a_missing_command_is_a_failed_proof_not_a_crash():
+    def absent(argv, stdin_text, timeout):
+        return None, "", "cannot run %s: not found on this host" % argv[0]
+    out = _proof_send.msmtp_send("/etc/msmtprc", "mailops", "ops@contoso.com", "x", absent)
+    assert out["sent"] is False and "not found" in out["reply"]
+    out = _proof_send.sendmail_send("/etc/postfix", "a@contoso.com", "ops@contoso.com", "x", absent)
+    assert out["sent"] is False and "not found" in out["reply"]
+
+
+def test_the_default_log_is_postfixs_maillog_file(tmp_path):
+    seen = []
+
+    def postconf(argv, stdin_text, timeout):
+        seen.append(argv)
+        return 0, "/var/log/postfix.log\n", ""
+    assert _proof.default_relay_log(postconf, "/etc/postfix-out") == "/var/log/postfix.log"
+    assert seen == [["postconf", "-h", "-c", "/etc/postfix-out", "maillog_file"]]
 
 
 def test_sendmail_uses_the_apps_config_dir():
@@ -424,7 +456,7 @@ class EchoServer(threading.Thread):
 
     def run(self):
         import base64
-        conn, _ = self.sock.accept()
+        conn = self.sock.accept()[0]
         f = conn.makefile("rwb")
 
         def say(text):
@@ -460,7 +492,7 @@ def test_a_real_session_scrubs_a_password_the_server_echoes(tmp_path):
     f.write_text("EMAIL_HOST = '127.0.0.1'\nEMAIL_PORT = %d\nEMAIL_HOST_USER = %r\nEMAIL_HOST_PASSWORD = %r\n"
                  "EMAIL_USE_TLS = False\nDEFAULT_FROM_EMAIL = 'alerts@contoso.com'\n" % (server.port, USER, PASSWORD))
     app = {"preset": "django", "path": str(f)}
-    proofs = _proof.prove_all([app], "ops@contoso.com", timeout=5)
+    proofs = _proof.prove_all([app], "ops@contoso.com", run_cmd, timeout=5)
     server.join(5)
     p = proofs[0]
     assert (p["accepted"], p["diagnosis"], p["tls"]) == (False, "basic_auth_retired", "none")
@@ -481,5 +513,5 @@ def test_the_module_declares_its_options_as_documented():
 def test_the_files_are_read_not_written(tmp_path):
     app = write(tmp_path, "grafana")
     before = Path(app["path"]).read_bytes()
-    _proof.prove_all([app], "ops@contoso.com", check_mode=True)
+    _proof.prove_all([app], "ops@contoso.com", run_cmd, check_mode=True)
     assert Path(app["path"]).read_bytes() == before
