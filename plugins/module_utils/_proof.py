@@ -30,6 +30,7 @@ import re
 import socket
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _proof_log, _proof_send
+from ansible_collections.mailops.smtp.plugins.module_utils import _relay_hop
 from ansible_collections.mailops.smtp.plugins.module_utils import diagnosis as diag
 from ansible_collections.mailops.smtp.plugins.module_utils._proof_read import (
     APP_COMMAND, GRAPH_CLIENT, PATH_NONE, PATH_VIA_RELAY, RELAY_LOG, ReadError,
@@ -184,6 +185,12 @@ def prove_app(app, mail_from, to, run, ca_path=None, timeout=30, relay_log=None,
     record = proof_record(view, kind, message_id, bool(sent["sent"]), sent["reply"], sent["diagnosis"],
                           relay_queue_id=sent.get("queue_id"))
     if not sent["sent"]:
+        if view["path"] == PATH_VIA_RELAY and sent["diagnosis"] in _relay_hop._UNREACHABLE:
+            # Nothing answered where the relay should be: the relay's fault, told as the probe tells it.
+            record.update(diagnosis="relay_unreachable", message="%s: the relay at %s:%s %s: run the "
+                          "mailops.smtp.relay playbook, start its Postfix, or check smtp_relay_listen" % (
+                              view["name"], view["host"], view["port"], _relay_hop._UNREACHABLE[sent["diagnosis"]]))
+            return record
         if not sent["diagnosis"]:
             record["message"] = "%s: %s" % (view["name"], sent["reply"])
         return record

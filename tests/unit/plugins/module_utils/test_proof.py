@@ -24,15 +24,6 @@ from ansible_collections.mailops.smtp.plugins.modules import send_proof
 from ansible_collections.mailops.smtp.plugins.plugin_utils import _relay
 from tests.local_runner import run_local
 
-
-def run_cmd(argv, stdin_text, timeout):
-    """The module's runner, in-process: (rc, out, err), rc None when the command cannot run."""
-    try:
-        p = subprocess.run(argv, input=stdin_text.encode(), capture_output=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return None, "", str(e)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
-
 REPO = Path(__file__).resolve().parents[4]
 POSTFIX_DATA = REPO / "tests" / "data" / "postfix"
 PASSWORD = "Pw'\"$#;-secret-91"
@@ -74,6 +65,15 @@ def write(tmp_path, preset=None, fmt=None, credential=None, options=None, smtp=N
             app["section"] = params["section"] = "mail"
     engine.execute(params, "k", run_local)
     return app
+
+
+def run_cmd(argv, stdin_text, timeout):
+    """The module's runner, in-process: (rc, out, err), rc None when the command cannot run."""
+    try:
+        p = subprocess.run(argv, input=stdin_text.encode(), capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, "", str(e)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
 # ---- the reading and the proof kind, per preset ------------------------------------------------------
@@ -358,6 +358,21 @@ def test_a_deferral_upstream_is_a_refusal_with_its_diagnosis(tmp_path):
             return _proof_send.result(True, "250 2.0.0 Ok: queued as 55AA", "data", None, "55AA")
     p = _proof.prove_all([app], "ops@contoso.com", run_cmd, relay_log=str(log), relay_wait=2, senders=Deferred())[0]
     assert (p["accepted"], p["diagnosis"], p["relay_upstream"]) == (False, "auth_failed", "basic")
+
+
+def test_a_relay_that_is_not_there_is_the_relays_fault(tmp_path):
+    app = write(tmp_path, "grafana", options={"mode": "via_relay", "relay_port": free_port()})
+    p = _proof.prove_all([app], "ops@contoso.com", run_cmd, timeout=5, relay_log=str(tmp_path / "log"))[0]
+    assert (p["accepted"], p["diagnosis"]) == (False, "relay_unreachable")
+    assert "refused the connection" in p["message"]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def test_a_designated_relay_elsewhere_awaits_its_log_and_lookup_reads_it_there(tmp_path):
