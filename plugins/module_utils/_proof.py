@@ -66,7 +66,11 @@ def decide(app):
     view["file"] = app_file(app)[0]
     # Whose log says whether Microsoft 365 took the message: the relay's (via_relay), this Postfix's.
     view["via_log"] = view["path"] == PATH_VIA_RELAY or app.get("preset") == "postfix"
-    view["relay_local"] = app.get("preset") == "postfix" or is_loopback(view.get("host"))
+    # Postfix queues the message itself: its own log has the next hop's answer.
+    view["own_queue"] = app.get("preset") == "postfix"
+    # Whether the log with Microsoft 365's answer is on this host: a loopback relay's, or this Postfix's
+    # when it talks to Microsoft 365 itself (not through a designated relay).
+    view["relay_local"] = is_loopback(view.get("host")) or (view["own_queue"] and view["path"] != PATH_VIA_RELAY)
     return view
 
 
@@ -177,9 +181,12 @@ def prove_app(app, mail_from, to, run, ca_path=None, timeout=30, relay_log=None,
     if check_mode:
         return plan_entry(view, message_id, sender, to)
     log_path, offset = None, None
-    if view["via_log"] and (relay_log or view["relay_local"]):
+    hop_to_relay = view["own_queue"] and not view["relay_local"]
+    if hop_to_relay:
+        log_path = log_default(run, view.get("config_dir"))
+    elif view["via_log"] and (relay_log or view["relay_local"]):
         log_path = relay_log or log_default(run, view.get("config_dir"))
-        offset = _proof_log.log_offset(log_path) if log_path else None
+    offset = _proof_log.log_offset(log_path) if log_path else None
     sent = send_one(view, sender, to, message_id, ca_path, timeout, run, senders)
     kind = view["kind"]
     record = proof_record(view, kind, message_id, bool(sent["sent"]), sent["reply"], sent["diagnosis"],
@@ -208,7 +215,25 @@ def prove_app(app, mail_from, to, run, ca_path=None, timeout=30, relay_log=None,
             "message_ids (or give relay_log where the log is shared)" % (
                 view["name"], view["host"], view["port"], sent["reply"])))
         return record
-    return judge_by_log(view, record, sent, log_path, offset, relay_wait)
+    record = judge_by_log(view, record, sent, log_path, offset, relay_wait)
+    if hop_to_relay and record["accepted"]:
+        return designated_relay_next(view, record, relay_log, relay_wait)
+    return record
+
+
+def designated_relay_next(view, record, relay_log, relay_wait):
+    """Postfix handed the message to a designated relay (its log's 250 is the relay's): the relay's log,
+    where readable (relay_log), says whether Microsoft 365 took it; otherwise the proof awaits it."""
+    m = _proof_send._QUEUED_AS.search(record["reply"] or "")
+    qid = m.group(1) if m else None
+    record.update(accepted=False, relay_queue_id=qid, relay_upstream=None)
+    if relay_log:
+        return judge_by_log(view, record, {"queue_id": qid}, relay_log, None, relay_wait)
+    record.update(awaiting_relay_log=True, message=(
+        "%s: Postfix handed the message to the designated relay %s:%s (%s); whether Microsoft 365 accepted it is "
+        "in that relay's log: run mailops.smtp.send_proof on the relay host with message_ids"
+        % (view["name"], view["host"], view["port"], record["reply"])))
+    return record
 
 
 def lookup(items, relay_log, relay_wait=60):

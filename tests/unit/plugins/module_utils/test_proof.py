@@ -411,6 +411,31 @@ def test_postfix_is_proven_by_sendmail_and_its_own_log(tmp_path):
     assert (p["kind"], p["path"], p["accepted"], p["relay_upstream"]) == ("app_command", "xoauth2", True, "xoauth2")
 
 
+def test_postfix_through_a_designated_relay_is_not_accepted_on_its_own_hop(tmp_path):
+    app = write(tmp_path, "postfix", options=REMOTE)
+    log = tmp_path / "mail.log"
+    log.write_text("")
+
+    class Hop(Refusing):
+        def sendmail_send(self, config_dir, mail_from, to, message, run, **kw):
+            mid = [l for l in message.split("\r\n") if l.startswith("Message-ID: ")][0][12:]
+            with open(log, "a") as f:  # Postfix appends to its log
+                f.write("x postfix/cleanup[1]: 11AA: message-id=%s\nx postfix/smtp[2]: 11AA: to=<ops@contoso.com>, "
+                        "relay=relay1.example.com[198.18.0.7]:587, delay=1, dsn=2.0.0, status=sent (250 2.0.0 Ok: "
+                        "queued as 22BB)\n" % mid)
+            return _proof_send.result(True, "queued by sendmail", "app_command")
+    p = _proof.prove_all([app], "ops@contoso.com", run_cmd, senders=Hop(), relay_wait=2,
+                         log_default=lambda run, d: str(log))[0]
+    assert (p["path"], p["accepted"], p["awaiting_relay_log"], p["relay_queue_id"]) == (
+        "via_relay", False, True, "22BB")
+    relay = tmp_path / "relay.log"
+    relay.write_text("y postfix/pipe[3]: 22BB: to=<ops@contoso.com>, relay=mailops_xoauth2, delay=1, dsn=2.0.0, "
+                     "status=sent (delivered via mailops_xoauth2 service)\n")
+    p = _proof.prove_all([app], "ops@contoso.com", run_cmd, senders=Hop(), relay_wait=2, relay_log=str(relay),
+                         log_default=lambda run, d: str(log))[0]
+    assert (p["accepted"], p["relay_upstream"], p["relay_queue_id"]) == (True, "xoauth2", "22BB")
+
+
 # ---- the commands and their output --------------------------------------------------------------------
 
 def test_msmtp_runs_on_the_apps_file_and_account_never_with_debug():
