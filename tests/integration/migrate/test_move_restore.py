@@ -266,8 +266,10 @@ def test_the_applications_were_reloaded_after_the_restore(failed_move):
     assert failed_move["postfix_starts"] >= 1
 
 
-@pytest.mark.skipif(not SEND_PROOF.exists(), reason="the proof module of contract 4 (send_proof) is not in the "
-                                                   "collection yet")
+NO_SEND_PROOF = "the proof module of contract 4 (send_proof) is not in the collection yet"
+
+
+@pytest.mark.skipif(not SEND_PROOF.exists(), reason=NO_SEND_PROOF)
 def test_a_proven_move_stays_and_a_rerun_changes_nothing(lab, failed_move, basic_host):
     run, moved = basic_host.run(plan(lab), "test-" + uuid.uuid4().hex[:12])
     assert run.rc == 0, run.output[-4000:]
