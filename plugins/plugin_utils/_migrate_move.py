@@ -140,10 +140,11 @@ def move_files(plan, old_apps, configure, relay=None):
 # ---- the proof's input -----------------------------------------------------------------------------------
 
 def proof_apps(apps, configure):
-    """The apps option of mailops.smtp.send_proof: each app as the configure role resolves it (oauth2 credential).
+    """The apps option of mailops.smtp.send_proof: name, preset or format, path, options, keys and section.
 
-    name, preset, format, path (the preset's default when not given), keys, section, options, smtp, and what
-    the configure role worked out: via_relay, connector, xoauth2, account, token_file.
+    Each app is named and its options completed as the configure role resolves it with an oauth2 credential
+    (an msmtp app on XOAUTH2 gains its token_file), so that the proofs come back under the names the outcome
+    reports. The path is the preset's default when not given.
     """
     described = _configure.configure_apps(
         apps, configure["smtp_configure_endpoint"], "oauth2", configure.get("smtp_configure_ca_path"),
@@ -152,12 +153,10 @@ def proof_apps(apps, configure):
     out = []
     for d in described:
         app = d["app"]
-        item = {"name": d["name"], "path": _path(app), "options": d["options"], "smtp": d["smtp"]}
+        item = {"name": d["name"], "path": _path(app), "options": d["options"]}
         for k in ("preset", "format", "keys", "section"):
             if app.get(k) is not None:
                 item[k] = app[k]
-        for k in ("via_relay", "connector", "xoauth2", "account", "token_file"):
-            item[k] = d[k]
         out.append(item)
     return out
 
@@ -240,13 +239,15 @@ def restore_reloads(old_apps, new_apps, restored_paths, saved, configure, relay=
     reloads: the apps (before the move, then any the move added) whose file was put back, with their
     service or command, as the configure role's handlers take them (plugin_utils/_configure.py, reloads).
     relay_restart: the Postfix configuration directory of the relay when one of its files was put back, or
-    None; its Postfix is stopped and started (new listen addresses need it, as the relay's own handler does). stop_timers: the refresher
-    timers the move created and the restore removed, which systemd runs until they are stopped.
+    None; its Postfix is stopped and started (new listen addresses need it, as the relay's own handler does).
+    stop_timers: the refresher timers the move created and the restore removed, which systemd runs until
+    they are stopped.
     """
     paths = set(os.path.normpath(p) for p in restored_paths or [])
     described, names = [], set()
-    for d in _configure.configure_apps(list(old_apps or []) + list(new_apps or []), configure["smtp_configure_endpoint"],
-                                       "basic", None, None, None, configure.get("smtp_configure_preset_reload")):
+    apps = list(old_apps or []) + list(new_apps or [])
+    for d in _configure.configure_apps(apps, configure["smtp_configure_endpoint"], "basic", None, None, None,
+                                       configure.get("smtp_configure_preset_reload")):
         if d["name"] not in names:
             names.add(d["name"])
             described.append(d)

@@ -117,7 +117,8 @@ def plan(lab, changes: bool = True) -> dict:
         "host": HOST,
         "changes": changes,
         "apps": [
-            {"name": "postfix", "preset": "postfix", "from": "basic", "to": "via_relay", "relay": relay, "blocked": None},
+            {"name": "postfix", "preset": "postfix", "from": "basic", "to": "via_relay", "relay": relay,
+             "blocked": None},
             {"name": "msmtp", "preset": "msmtp", "from": "basic", "to": "xoauth2", "relay": None, "blocked": None},
             {"name": "grafana", "preset": "grafana", "from": "basic", "to": "via_relay", "relay": relay,
              "blocked": None},

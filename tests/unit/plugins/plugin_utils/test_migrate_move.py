@@ -103,14 +103,14 @@ def test_other_formats_bring_their_sidecar_and_bundle(configure):
         m.move_files({"configure_apps": [{"preset": "django", "name": "d"}]}, [], configure)
 
 
-def test_proof_apps_are_flat_and_resolved(configure):
-    apps = m.proof_apps(PLAN["configure_apps"], dict(configure, smtp_configure_ca_path="/ca.pem"))
-    assert [a["name"] for a in apps] == ["msmtp", "grafana"]
-    msmtp, grafana = apps
-    assert msmtp["preset"] == "msmtp" and msmtp["path"] == "/etc/msmtprc" and msmtp["xoauth2"]
-    assert msmtp["token_file"] == "/var/lib/mailops-smtp/mailops.token"
-    assert grafana["via_relay"] and grafana["options"] == {"mode": "via_relay"}
-    assert grafana["path"] == "/srv/g/grafana.ini" and not grafana["xoauth2"]
+def test_proof_apps_are_what_the_proof_module_takes(configure):
+    apps = m.proof_apps(PLAN["configure_apps"] + [{"preset": "postfix"}],
+                        dict(configure, smtp_configure_ca_path="/ca.pem"))
+    assert apps == [
+        {"name": "msmtp", "preset": "msmtp", "path": "/etc/msmtprc",
+         "options": {"token_file": "/var/lib/mailops-smtp/mailops.token"}},
+        {"name": "grafana", "preset": "grafana", "path": "/srv/g/grafana.ini", "options": {"mode": "via_relay"}},
+        {"name": "postfix (default path)", "preset": "postfix", "path": "/etc/postfix", "options": {}}]
 
 
 PROOFS = {"proofs": [
