@@ -164,7 +164,7 @@ def proof_apps(apps, configure):
 # ---- the outcome -------------------------------------------------------------------------------------------
 
 def proof_failures(apps, proof):
-    """Why the proof does not count (empty when every app has an accepted proof)."""
+    """Why the proof does not count (empty when every app has an accepted proof), in the proof's own words."""
     proofs = dict((p.get("name"), p) for p in (proof or {}).get("proofs") or [])
     out = []
     for app in apps or []:
@@ -173,10 +173,12 @@ def proof_failures(apps, proof):
         if p is None:
             out.append("%s: no proof was made" % name)
         elif not p.get("accepted"):
-            why = p.get("diagnosis") or p.get("reply") or "not accepted"
+            why = p.get("diagnosis") or "not accepted"
             if isinstance(why, dict):
                 why = why.get("title") or why.get("code")
-            out.append("%s (%s proof, path %s): %s" % (name, p.get("kind"), p.get("path"), why))
+            detail = p.get("message") or "%s: %s" % (name, why)
+            reply = " (the reply: %s)" % p["reply"] if p.get("reply") else ""
+            out.append("%s [%s proof, path %s]%s" % (detail, p.get("kind"), p.get("path"), reply))
     return out
 
 

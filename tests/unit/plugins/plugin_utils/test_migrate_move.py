@@ -116,13 +116,19 @@ def test_proof_apps_are_what_the_proof_module_takes(configure):
 PROOFS = {"proofs": [
     {"name": "msmtp", "kind": "app_command", "accepted": True, "reply": "250 2.0.0 OK", "path": "xoauth2"},
     {"name": "grafana", "kind": "relay_log", "accepted": False, "reply": None, "path": "via_relay",
-     "diagnosis": "smtp_auth_disabled"}]}
+     "diagnosis": "smtp_auth_disabled"},
+    {"name": "django", "kind": "smtp_client", "accepted": False, "reply": "535 5.7.139 Authentication unsuccessful",
+     "path": "via_relay", "diagnosis": "smtp_auth_disabled",
+     "message": "django: the relay's upstream did not take the message (deferred): SMTP AUTH is disabled"}]}
 
 
 def test_proof_failures_name_each_app_not_proven():
-    apps = [{"name": "msmtp"}, {"name": "grafana"}, {"name": "other"}]
+    apps = [{"name": "msmtp"}, {"name": "grafana"}, {"name": "django"}, {"name": "other"}]
     assert m.proof_failures(apps, PROOFS) == [
-        "grafana (relay_log proof, path via_relay): smtp_auth_disabled", "other: no proof was made"]
+        "grafana: smtp_auth_disabled [relay_log proof, path via_relay]",
+        "django: the relay's upstream did not take the message (deferred): SMTP AUTH is disabled [smtp_client proof, "
+        "path via_relay] (the reply: 535 5.7.139 Authentication unsuccessful)",
+        "other: no proof was made"]
     assert m.proof_failures(apps[:1], PROOFS) == []
     assert m.proof_failures(apps[:1], None) == ["msmtp: no proof was made"]
 
