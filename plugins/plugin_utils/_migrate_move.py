@@ -235,15 +235,16 @@ def _touches(app, paths):
     return bool(set(app_files(app)) & set(paths))
 
 
-def restore_reloads(old_apps, new_apps, restored_paths, saved, configure, relay=None):
-    """What a host owes after its files were put back: {reloads, relay_restart, stop_timers}.
+def restore_reloads(old_apps, new_apps, restored_paths, saved, configure, relay=None, proof=None):
+    """What a host owes after its files were put back: {reloads, relay_restart, stop_timers, drop_queued}.
 
     reloads: the apps (before the move, then any the move added) whose file was put back, with their
     service or command, as the configure role's handlers take them (plugin_utils/_configure.py, reloads).
     relay_restart: the Postfix configuration directory of the relay when one of its files was put back, or
     None; its Postfix is stopped and started (new listen addresses need it, as the relay's own handler does).
     stop_timers: the refresher timers the move created and the restore removed, which systemd runs until
-    they are stopped.
+    they are stopped. drop_queued: the queue ids of proof messages the relay on this host took and did not
+    deliver; with the previous files back they would leave by the previous way.
     """
     paths = set(os.path.normpath(p) for p in restored_paths or [])
     described, names = [], set()
@@ -260,4 +261,7 @@ def restore_reloads(old_apps, new_apps, restored_paths, saved, configure, relay=
     absent = set(f["path"] for f in (saved or {}).get("files") or [] if f.get("kind") == "absent")
     timers = [os.path.basename(p) for p in sorted(paths & absent)
               if p.startswith(os.path.join(_leftovers.SYSTEMD_DIR, _leftovers.UNIT_PREFIX)) and p.endswith(".timer")]
-    return {"reloads": _configure.reloads(described, written), "relay_restart": restart, "stop_timers": timers}
+    queued = [p["relay_queue_id"] for p in (proof or {}).get("proofs") or []
+              if relay and p.get("relay_queue_id") and not p.get("accepted")]
+    return {"reloads": _configure.reloads(described, written), "relay_restart": restart, "stop_timers": timers,
+            "drop_queued": queued}

@@ -169,14 +169,17 @@ def test_reloads_after_a_restore(configure, relay):
                        {"path": "/etc/msmtprc", "kind": "file"}]}
     restored = ["/srv/g/grafana.ini", "/etc/postfix/main.cf",
                 "/etc/systemd/system/mailops-smtp-token-mailops.timer"]
-    owed = m.restore_reloads(OLD, PLAN["configure_apps"], restored, saved, configure, relay)
+    proof = {"proofs": [{"name": "grafana", "accepted": False, "relay_queue_id": "0E9371823AA"},
+                        {"name": "django", "accepted": True, "relay_queue_id": "16D7E1826E9"}]}
+    owed = m.restore_reloads(OLD, PLAN["configure_apps"], restored, saved, configure, relay, proof)
     assert owed["reloads"] == [
         {"name": "postfix", "service": None, "service_state": "restarted", "command": "postfix reload"},
         {"name": "grafana", "service": None, "service_state": "restarted", "command": "touch /r"}]
     assert owed["relay_restart"] == "/etc/postfix"
     assert owed["stop_timers"] == ["mailops-smtp-token-mailops.timer"]
-    nothing = m.restore_reloads(OLD, [], ["/etc/msmtprc"], saved, configure, None)
-    assert nothing == {"reloads": [], "relay_restart": None, "stop_timers": []}
+    assert owed["drop_queued"] == ["0E9371823AA"], "only the undelivered proof, and only from a relay of this host"
+    nothing = m.restore_reloads(OLD, [], ["/etc/msmtprc"], saved, configure, None, proof)
+    assert nothing == {"reloads": [], "relay_restart": None, "stop_timers": [], "drop_queued": []}
 
 
 def test_the_settings_filter_refuses_an_unknown_role():
