@@ -18,7 +18,7 @@ from ansible_collections.mailops.smtp.plugins.module_utils import _presets_via_r
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import FormatError
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import LOGICAL, PRESETS, SECRET_LOGICAL
 from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import (
-    PRIVATE_OPTIONS, SettingsError, build_context, check_types, without_unused_credential)
+    PRIVATE_OPTIONS, SettingsError, build_context, check_types, without_unused_credential, file_method)
 from ansible_collections.mailops.smtp.plugins.plugin_utils import _pipelining
 
 MODULE = "mailops.smtp.settings"
@@ -108,6 +108,6 @@ class ActionModule(ActionBase):
         if found.get("failed"):
             raise AnsibleActionFail(found.get("msg") or "cannot read %s from the host" % path)
         m = _yaml_merge.merge(found.get("content", ""), assignments, args.get("credential"),
-                              args["_fingerprint_key"], path)
+                              args["_fingerprint_key"], path, file_method(args))
         return {"_content": m["content"], "_secret_changed": m["secret_changed"], "_diff_before": m["before"],
                 "_diff_after": m["after"], "_deployed": m["deployed"], "_expected_sha256": found["sha256"]}
