@@ -44,6 +44,10 @@ def check_args(args):
         check_types(args.get("smtp"), cred)
     except SettingsError as e:
         raise AnsibleActionFail(str(e))
+    if args.get("observe"):
+        if fmt and not args.get("path"):
+            raise AnsibleActionFail("format %s needs path" % fmt)
+        return
     if fmt:
         keys = args.get("keys")
         if not isinstance(keys, dict) or not keys:
@@ -86,7 +90,7 @@ class ActionModule(ActionBase):
         cred = args.get("credential") or {}
         _pipelining.check(self, task_vars, _pipelining.has_secret(cred.get(k) for k in SECRET_FIELDS))
         args["_fingerprint_key"] = _mask.new_key()
-        if args.get("format") == "yaml":
+        if args.get("format") == "yaml" and not args.get("observe"):
             args.update(self._yaml(args, task_vars))
         mod = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
         result.update(mod)

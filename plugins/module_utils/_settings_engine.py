@@ -22,7 +22,7 @@ import threading
 import time
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _atomic, _mask, _marker
-from ansible_collections.mailops.smtp.plugins.module_utils import _formats_json
+from ansible_collections.mailops.smtp.plugins.module_utils import _formats_json, _observe
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
     BREAK_NAMES, FormatError, MergeResult, has_line_break, merge)
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_msmtp import set_default
@@ -473,6 +473,15 @@ class _Locks(object):
         while self.held:
             self.held.pop().__exit__()
         return False
+
+
+def observe(params):
+    """What the application's files say now (module_utils/_observe.py), for the observe option."""
+    preset = params.get("preset")
+    path = params.get("path") or (PRESETS.get(preset) or {}).get("path")
+    if not path:
+        raise SettingsError("path is required for %s" % (preset or params.get("format")))
+    return _observe.observe(preset, params.get("format"), path)
 
 
 def read_for_controller(params):

@@ -180,7 +180,7 @@ def test_target_side_code_runs_on_python38():
     if not os.path.exists(py38):
         pytest.skip("Python 3.8 not installed")
     files = [str(p) for p in (REPO / "plugins" / "module_utils").glob("_*.py")
-             if p.name.startswith(("_atomic", "_formats", "_marker", "_mask", "_presets", "_settings"))]
+             if p.name.startswith(("_atomic", "_formats", "_marker", "_mask", "_observe", "_presets", "_settings"))]
     files.append(str(REPO / "plugins" / "modules" / "settings.py"))
     subprocess.run([py38, "-m", "py_compile"] + files, check=True)
     code = ("import sys; sys.path.insert(0, %r)\n"
