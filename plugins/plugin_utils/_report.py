@@ -554,7 +554,7 @@ def _add_paths(entry, host_apps, paths):
         return
     for app, row in zip(host_apps, rows):
         path, upstream_ok = _report_relay.app_path_row(
-            paths["host"], app, paths["relay_upstream"], paths["cred_type"], paths["profile"], paths["direct_ok"],
+            paths["host"], app, paths["relay_upstream"], paths["cred_type"], paths.get("profile"), paths["direct_ok"],
             paths["connector_ok"], paths["record"], paths["upstream_ok"], row.get("observed"))
         row.update(path)
         if upstream_ok is False and row["oauth"]:

@@ -130,3 +130,13 @@ def test_the_renderers_show_the_observed_column_only_when_observed():
     assert "| Observed |" in md and "basic (marker), password in file" in md
     assert "<th>Observed</th>" in _report_html.render(rep)
     assert "| Observed |" not in _report_md.render(report(None))
+
+
+def test_an_unreachable_host_with_applications_is_reported_and_its_apps_unknown():
+    # Before: KeyError 'profile' (the unreachable branch gave no profile for the app paths).
+    rep = _report.build_report({"h": {"unreachable": True, "msg": "ssh: no route"}}, apps={"h": [MSMTP]},
+                               generated=GENERATED, observed={"h": None})
+    host, = rep["hosts"]
+    assert host["status"] == "unreachable" and host["readiness"]["ready"] is False
+    assert host["readiness"]["apps"][0]["observed"]["method"] == "unknown"
+    assert host["readiness"]["apps"][0]["path"] == "direct_unknown"
