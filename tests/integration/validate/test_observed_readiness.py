@@ -7,7 +7,8 @@ of mode 0600, at a path of its own so that no other test's msmtprc is touched). 
 with an inventory that says the app is on XOAUTH2 (`smtp.mechanism: xoauth2`, the fleet's oauth2
 credential): the report says the host is not ready, `app_holds_password`, and `observed.method` is
 basic, from the drift marker. A second validate run has the host's modules run as an unprivileged user
-(nobody, through setpriv in ansible_python_interpreter: the lab's SSH logs in as root only), with
+(nobody: ansible_python_interpreter is a wrapper that runs python3 through setpriv, since the lab's SSH
+logs in as root only), with
 smtp_validate_become false, so the 0600 file cannot be read: the app is `unknown`, never ready.
 """
 
@@ -23,7 +24,7 @@ from .conftest import host_names
 APP_DIR = "/etc/mailops-observed-test"
 APP_PATH = APP_DIR + "/msmtprc"
 # The host's modules run as nobody: what a non-root connection user without become is.
-UNPRIVILEGED = "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3"
+UNPRIVILEGED = APP_DIR + "/python-as-nobody"
 CONFIGURE = "playbooks/configure.yml"
 
 
@@ -36,6 +37,9 @@ def observed_runs(lab, validate, vault_vars, fresh_standins, tmp_path_factory):
     host = host_names(lab, 1)[0]
     scratch = tmp_path_factory.mktemp("validate-observed")
     lab.host_run(host, ["mkdir", "-p", APP_DIR])
+    lab.host_run(host, ["sh", "-c", 'cat > "$1" && chmod 755 "$1"', "sh", UNPRIVILEGED],
+                 input="#!/bin/sh\nexec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups "
+                       "/usr/bin/python3 \"$@\"\n")
     try:
         configured = scratch / "configured.yml"
         configured.write_text(yaml.safe_dump({"all": {"hosts": {host: {"smtp_configure_apps": [_app()]}}}}))
@@ -53,8 +57,11 @@ def observed_runs(lab, validate, vault_vars, fresh_standins, tmp_path_factory):
         reader = scratch / "as-reader.yml"
         reader.write_text(yaml.safe_dump({"all": {"hosts": {host: dict(
             says_oauth2, ansible_python_interpreter=UNPRIVILEGED)}}}))
+        # nobody cannot read the lab's CA under .lab (0700): a copy on the host, for the probe.
+        lab.host_run(host, ["install", "-m", "0644", lab.ca, APP_DIR + "/ca.pem"])
         as_reader = validate(scratch / "as-reader", "--limit", host, inventories=[inventory, reader],
-                             extra_vars={"smtp_validate_auth_hosts": "none", "smtp_validate_become": False})
+                             extra_vars={"smtp_validate_auth_hosts": "none", "smtp_validate_become": False,
+                                         "smtp_validate_ca_path": APP_DIR + "/ca.pem"})
     finally:
         lab.host_run(host, ["rm", "-rf", APP_DIR], check=False)
     return {"host": host, "mode": mode, "as_root": as_root, "as_reader": as_reader}
