@@ -42,8 +42,8 @@ def test_other_lines_kept_byte_for_byte_and_idempotent(tmp_path):
     assert text.startswith("# managed by mailops.smtp: credential secret/smtp/app version 3 auth basic\n; top\r\n[a]\nx = 1   \n")
     assert "[mail]\nhost = smtp.office365.com\n# c\npassword = S3cret-pw!\n\n[z]\ny=2" in text
     again = run(p)
-    assert not again["changed"] and again["deployed"] == {"credential": "secret/smtp/app", "version": "3",
-                                                      "auth": "basic"}
+    assert not again["changed"]
+    assert again["deployed"] == {"credential": "secret/smtp/app", "version": "3", "auth": "basic"}
 
 
 @pytest.mark.parametrize("fmt,bad", [("env", "a\nb"), ("ini", "a\rb"), ("properties", "a\x00b"),
