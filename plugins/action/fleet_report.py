@@ -28,7 +28,7 @@ DIR_MODE = 0o750
 ARGS = frozenset(("results", "hosts", "result_var", "auth_result_var", "auth_hosts", "apps_var", "connector_var",
                   "report_dir", "formats", "max_fail_percentage", "title", "apps", "connector",
                   "credential", "relay_upstream", "relay_upstream_var", "relay", "relay_result_var",
-                  "credential_type"))
+                  "credential_type", "observed", "observed_var"))
 DEFAULT_DIR = "smtp-validate-report"
 
 
@@ -219,6 +219,18 @@ def relay_from_hostvars(args, task_vars, results):
     return out
 
 
+def observed_from_hostvars(args, task_vars):
+    """host -> what mailops.smtp.host_settings read with observe on it (observed_var), or None when not asked.
+
+    A host without the variable (unreachable, or the read was skipped) is kept with None: its apps are unknown."""
+    name = args.get("observed_var")
+    if not name:
+        return None
+    hostvars = task_vars.get("hostvars") or {}
+    return dict((to_text(h), (hostvars[to_text(h)] if to_text(h) in hostvars else {}).get(name))
+                for h in args["hosts"])
+
+
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
@@ -239,13 +251,15 @@ class ActionModule(ActionBase):
                 args["relay_upstream"] = relay_upstreams_from_hostvars(args, task_vars or {})
             if args.get("relay") is None:
                 args["relay"] = relay_from_hostvars(args, task_vars or {}, args["results"])
+            if args.get("observed") is None:
+                args["observed"] = observed_from_hostvars(args, task_vars or {})
         try:
             report = _report.build_report(
                 args["results"], apps=args.get("apps"), connector=args.get("connector"),
                 max_fail_percentage=0 if args.get("max_fail_percentage") is None else args["max_fail_percentage"],
                 title=args.get("title"), credential=args.get("credential"),
                 relay_upstream=args.get("relay_upstream"), relay=args.get("relay"),
-                credential_type=args.get("credential_type"))
+                credential_type=args.get("credential_type"), observed=args.get("observed"))
         except _report.ReportInputError as exc:
             raise AnsibleActionFail(to_text(exc))
         try:

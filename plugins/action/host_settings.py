@@ -37,7 +37,7 @@ def settings_args(app, credential):
     return out
 
 
-def check_apps(apps, credential):
+def check_apps(apps, credential, observe=False):
     """Refuse the whole task, naming the app, when any app would be refused by mailops.smtp.settings."""
     if not isinstance(apps, list) or not apps:
         raise AnsibleActionFail("apps must be a non-empty list of applications")
@@ -52,7 +52,10 @@ def check_apps(apps, credential):
             if k in app:
                 raise AnsibleActionFail("%s is set by the action plugin, not by the task" % k)
         try:
-            check_args(settings_args(app, credential))
+            one = settings_args(app, credential)
+            if observe:
+                one["observe"] = True
+            check_args(one)
         except AnsibleActionFail as e:
             raise AnsibleActionFail("%s: %s; %s" % (app["name"], e.message, NOTHING_WRITTEN))
 
@@ -72,11 +75,12 @@ class ActionModule(SettingsAction):
         cred = args.get("credential")
         if cred is not None and not isinstance(cred, dict):
             raise AnsibleActionFail("credential must be a credential object (a dict), as vault_credentials returns it")
-        check_apps(apps, cred)
+        observe = bool(args.get("observe"))
+        check_apps(apps, cred, observe)
         _pipelining.check(self, task_vars, _pipelining.has_secret((cred or {}).get(k) for k in SECRET_FIELDS))
         key = _mask.new_key()
         for app in apps:
-            if app.get("format") == "yaml":
+            if app.get("format") == "yaml" and not observe:
                 one = dict(settings_args(app, cred), _fingerprint_key=key)
                 try:
                     app.update(self._yaml(one, task_vars))

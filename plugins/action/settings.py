@@ -18,7 +18,7 @@ from ansible_collections.mailops.smtp.plugins.module_utils import _presets_via_r
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import FormatError
 from ansible_collections.mailops.smtp.plugins.module_utils._presets import LOGICAL, PRESETS, SECRET_LOGICAL
 from ansible_collections.mailops.smtp.plugins.module_utils._settings_engine import (
-    PRIVATE_OPTIONS, SettingsError, build_context, check_types, without_unused_credential)
+    PRIVATE_OPTIONS, SettingsError, build_context, check_types, without_unused_credential, file_method)
 from ansible_collections.mailops.smtp.plugins.plugin_utils import _pipelining
 
 MODULE = "mailops.smtp.settings"
@@ -44,6 +44,10 @@ def check_args(args):
         check_types(args.get("smtp"), cred)
     except SettingsError as e:
         raise AnsibleActionFail(str(e))
+    if args.get("observe"):
+        if fmt and not args.get("path"):
+            raise AnsibleActionFail("format %s needs path" % fmt)
+        return
     if fmt:
         keys = args.get("keys")
         if not isinstance(keys, dict) or not keys:
@@ -86,7 +90,7 @@ class ActionModule(ActionBase):
         cred = args.get("credential") or {}
         _pipelining.check(self, task_vars, _pipelining.has_secret(cred.get(k) for k in SECRET_FIELDS))
         args["_fingerprint_key"] = _mask.new_key()
-        if args.get("format") == "yaml":
+        if args.get("format") == "yaml" and not args.get("observe"):
             args.update(self._yaml(args, task_vars))
         mod = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
         result.update(mod)
@@ -108,6 +112,6 @@ class ActionModule(ActionBase):
         if found.get("failed"):
             raise AnsibleActionFail(found.get("msg") or "cannot read %s from the host" % path)
         m = _yaml_merge.merge(found.get("content", ""), assignments, args.get("credential"),
-                              args["_fingerprint_key"], path)
+                              args["_fingerprint_key"], path, file_method(args))
         return {"_content": m["content"], "_secret_changed": m["secret_changed"], "_diff_before": m["before"],
                 "_diff_after": m["after"], "_deployed": m["deployed"], "_expected_sha256": found["sha256"]}

@@ -22,7 +22,7 @@ import threading
 import time
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _atomic, _mask, _marker
-from ansible_collections.mailops.smtp.plugins.module_utils import _formats_json
+from ansible_collections.mailops.smtp.plugins.module_utils import _formats_json, _observe
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_common import (
     BREAK_NAMES, FormatError, MergeResult, has_line_break, merge)
 from ansible_collections.mailops.smtp.plugins.module_utils._formats_msmtp import set_default
@@ -299,7 +299,7 @@ def file_specs(params, run):
         ctx = build_context(params.get("smtp"), params.get("credential"))
         if preset == "postfix" and opts.get("mode", "relay") == "relay" and ctx["mechanism"] != "xoauth2":
             ctx["postfix_db_type"] = opts.get("map_type") or postfix_db_type(path, run)
-        _marker.text(params.get("credential"))  # refuses a Vault path the marker cannot hold
+        marker_text(params)  # refuses a Vault path the marker cannot hold
         if fmt_name == "yaml":
             specs = [dict(path=path, fmt="content", mode=0o600, role="main", block=None, assignments=None)]
         elif via_relay.is_via_relay(opts):
@@ -311,6 +311,15 @@ def file_specs(params, run):
     for sp in specs:
         sp["path"] = destination(sp["path"], params.get("follow"))
     return specs
+
+
+def file_method(params):
+    """The way the file makes its application send, as its marker records it (_marker.auth_method)."""
+    return _marker.auth_method(params.get("credential"), params.get("options"), params.get("smtp"))
+
+
+def marker_text(params):
+    return _marker.text(params.get("credential"), file_method(params))
 
 
 def lock_dirs(specs):
@@ -326,7 +335,7 @@ def plan(params, fp_key, run):
 
 def plan_specs(specs, params, fp_key):
     preset = params.get("preset")
-    marker_text = _marker.text(params.get("credential"))
+    marker = marker_text(params)
     plans = []
     for sp in specs:
         is_main = sp["role"] == "main"
@@ -354,7 +363,7 @@ def plan_specs(specs, params, fp_key):
                 new_bytes = res.text.encode("utf-8")
             else:
                 base = old if exists else sp.get("skeleton", "")
-                res = merge(sp["fmt"], base, sp["assignments"], sp.get("block"), marker_text, fp_key)
+                res = merge(sp["fmt"], base, sp["assignments"], sp.get("block"), marker, fp_key)
                 text = res.text
                 if sp.get("msmtp_default"):
                     text = set_default(text, sp["msmtp_default"])
@@ -377,7 +386,7 @@ def plan_specs(specs, params, fp_key):
     if main.spec["fmt"] == "json":
         side = destination(main.path + _marker.SIDECAR_SUFFIX, params.get("follow"))
         old = _read(side)
-        content = _marker.sidecar_content(params.get("credential"))
+        content = _marker.sidecar_content(params.get("credential"), file_method(params))
         main.result.deployed = _marker.parse_sidecar(old)
         res = MergeResult(text=content, changed=old != content, content_changed=False, secret_changed=False,
                           before_masked=old or "", after_masked=content, deployed=None)
@@ -464,6 +473,15 @@ class _Locks(object):
         while self.held:
             self.held.pop().__exit__()
         return False
+
+
+def observe(params):
+    """What the application's files say now (module_utils/_observe.py), for the observe option."""
+    preset = params.get("preset")
+    path = params.get("path") or (PRESETS.get(preset) or {}).get("path")
+    if not path:
+        raise SettingsError("path is required for %s" % (preset or params.get("format")))
+    return _observe.observe(preset, params.get("format"), path)
 
 
 def read_for_controller(params):

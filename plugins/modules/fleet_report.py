@@ -161,6 +161,21 @@ options:
         Unset, the path of such an application is C(direct_unknown).
     type: str
     choices: [basic, oauth2]
+  observed:
+    description:
+      - "What each host's application files say now, keyed by host name, for readiness observed rather than declared
+        (issue 21). Each value is the result of M(mailops.smtp.host_settings) with C(observe), its C(apps) in the
+        order of the host's O(apps). Each application row of the readiness then has C(observed) (C(method),
+        C(relay_upstream), C(source), C(holds_password)); its path, C(works_now) and C(survives_retirement) follow
+        the observed way, and an application whose file still holds a password (C(app_holds_password)) or whose
+        files could not be read (C(app_not_observed), method V(unknown)) is not ready, whatever the inventory says."
+      - A host left out, or with no result (unreachable), has every application V(unknown). Not given, readiness
+        follows the inventory (O(apps)) alone, and the rows have no C(observed).
+    type: dict
+  observed_var:
+    description:
+      - With O(hosts) and without O(observed), the name of the host variable that holds that result.
+    type: str
 extends_documentation_fragment:
   - mailops.smtp.attributes
   - mailops.smtp.attributes.platform_controller

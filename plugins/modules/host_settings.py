@@ -141,6 +141,14 @@ options:
       vault:
         description: Vault metadata for the drift marker.
         type: dict
+  observe:
+    description:
+      - "Only read what each application's files say now, as O(mailops.smtp.settings#module:observe) does for
+        one: nothing is planned or written, and no O(credential) is needed. Each entry of RV(apps) then holds
+        C(name) and C(observed) (see RV(mailops.smtp.settings#module:observed))."
+      - The C(smtp_validate) role runs it once per host, with C(become) (its C(smtp_validate_become)).
+    type: bool
+    default: false
   packages:
     description: Packages to look up (C(dpkg-query) or C(rpm)); the ones not installed are in RV(missing_packages).
     type: list
@@ -209,6 +217,7 @@ apps:
   description:
     - One entry per application, in the order of O(apps), with C(name) and the keys M(mailops.smtp.settings)
       returns (C(changed), C(content_changed), C(secret_changed), C(deployed), C(version), C(files)).
+    - With O(observe), C(name) and C(observed) only.
   returned: always
   type: list
   elements: dict
@@ -282,6 +291,7 @@ def argument_spec():
         ), mutually_exclusive=[("preset", "format")], required_one_of=[("preset", "format")]),
         credential=credential_spec(),
         packages=dict(type="list", elements="str", default=[]),
+        observe=dict(type="bool", default=False),
         unused=dict(type="list", elements="dict", default=[], options=dict(
             kind=dict(type="str", required=True, choices=list(_leftovers.KINDS)),
             path=dict(type="path"),
@@ -332,10 +342,21 @@ def leftovers_found(module, run):
     return found
 
 
+def observed(module):
+    """The observe option: what each application's files say now, and nothing else (no write, no plan)."""
+    try:
+        apps = [{"name": app["name"], "observed": engine.observe(app)} for app in module.params["apps"]]
+    except engine.SettingsError as e:
+        module.fail_json(msg=str(e))
+    module.exit_json(changed=False, apps=apps)
+
+
 def run_module():
     module = HostSettingsModule(argument_spec=argument_spec(), supports_check_mode=True)
     fp_key = module.private_params.get("_fingerprint_key") or _mask.new_key()
     run = engine.module_runner(module)
+    if module.params["observe"]:
+        observed(module)
     try:
         result = batch.execute(engine_params(module), fp_key, run, check_mode=module.check_mode,
                                want_diff=module._diff)

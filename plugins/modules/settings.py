@@ -150,6 +150,15 @@ options:
         refuses a loopback relay on port 25. See docs/configure.md."
     type: dict
     default: {}
+  observe:
+    description:
+      - Only read what the application's files say now, writing nothing and needing no O(credential),
+        O(smtp) or O(keys) (for a generic O(format), only O(path)). The result is RV(observed).
+      - Used by the C(smtp_validate) role to judge readiness from the hosts' files (docs/report.md).
+        A file the connection user cannot read (mode C(0600)) is reported as not readable, not as an error;
+        run the task with C(become) to read it.
+    type: bool
+    default: false
   owner:
     description: Owner of the files; an existing file keeps its owner when not given.
     type: str
@@ -236,27 +245,42 @@ changed:
   sample: true
 secret_changed:
   description: Whether a line or value that holds a secret changed.
-  returned: always
+  returned: when O(observe) is false
   type: bool
   sample: false
 content_changed:
   description: Whether settings or the secret changed, as opposed to the marker, owner or mode alone.
-  returned: always
+  returned: when O(observe) is false
   type: bool
   sample: true
 deployed:
-  description: The credential and version recorded in the file before this run, or null.
-  returned: always
+  description:
+    - The credential and version recorded in the file before this run, or null; C(auth), the way the
+      file was written for (V(basic), V(xoauth2), V(via_relay), V(via_relay+<upstream>), V(connector),
+      V(none)), when its marker records it (an older marker does not).
+  returned: when O(observe) is false
   type: dict
-  sample: {credential: secret/smtp/o365-mailer, version: "6"}
+  sample: {credential: secret/smtp/o365-mailer, version: "6", auth: basic}
+observed:
+  description:
+    - What the application's files say now, with no value of them; see docs/report.md (C(observed)).
+    - C(marker) is the drift marker ({credential, version, auth}) or null; C(settings.method) is the way the
+      file's own settings say (V(basic) when a password key holds a value, V(xoauth2), V(via_relay),
+      V(connector), V(none) for a file that does not exist, V(unknown)); C(readable) is false when the file
+      exists but could not be read (C(error) says why).
+  returned: when O(observe) is true
+  type: dict
+  sample: {path: /etc/msmtprc, exists: true, readable: true, error: null,
+           marker: {credential: secret/smtp/o365-mailer, version: "6", auth: basic},
+           settings: {method: basic, holds_password: true}}
 version:
   description: The credential and version this run writes.
-  returned: always
+  returned: when O(observe) is false
   type: dict
   sample: {credential: secret/smtp/o365-mailer, version: "7"}
 files:
   description: Each file of the change.
-  returned: always
+  returned: when O(observe) is false
   type: list
   elements: dict
   sample: [{path: /etc/postfix/sasl_passwd, changed: true, secret_changed: true, created: false}]
@@ -310,6 +334,7 @@ def argument_spec():
         create=dict(type="bool", default=True),
         validate=dict(type="str"),
         reload_command=dict(type="str"),
+        observe=dict(type="bool", default=False),
     )
 
 
@@ -333,6 +358,8 @@ def run_module():
 
     run = engine.module_runner(module)
     try:
+        if params.get("observe"):
+            module.exit_json(changed=False, observed=engine.observe(params))
         if params.get("_read"):
             module.exit_json(changed=False, **engine.read_for_controller(params))
         result = engine.execute(params, fp_key, run, check_mode=module.check_mode, want_diff=module._diff)

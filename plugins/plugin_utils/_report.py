@@ -20,7 +20,7 @@ import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils.diagnosis import CATALOGUE, REPORT_CATALOGUE, diagnosis
 from ansible_collections.mailops.smtp.plugins.module_utils.profiles import PROFILES
-from ansible_collections.mailops.smtp.plugins.plugin_utils import _report_relay
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _observed, _report_relay
 
 SCHEMA_VERSION = 1
 STAGE_ORDER = ("dns", "connect", "tls", "banner", "ehlo", "starttls", "ehlo_tls", "auth", "send")
@@ -80,6 +80,8 @@ READINESS_TEXT = {
     "app_without_oauth": "an application on the host cannot use OAuth 2.0",
     "relay_without_oauth": "an application sends through a relay whose upstream is not xoauth2 or connector",
     "relay_upstream_failed": "an application sends through a relay whose upstream fails its check",
+    "app_holds_password": "an application's file on the host still holds a password",
+    "app_not_observed": "an application's files on the host could not be read",
 }
 
 
@@ -89,6 +91,7 @@ READINESS_SHORT = {
     "submission_port_not_probed": "{port} not checked", "submission_port_failed": "{port} fails",
     "xoauth2_not_offered": "no XOAUTH2 on {port}", "app_without_oauth": "app without OAuth",
     "relay_without_oauth": "relay without OAuth", "relay_upstream_failed": "relay upstream fails",
+    "app_holds_password": "password in a file", "app_not_observed": "files not read",
 }
 
 # The readiness of a host: ready, blocked (reasons say why), or not applicable (the endpoint
@@ -300,6 +303,37 @@ def _app_entry(app, relay_upstream=None):
     return name, OAUTH_PRESETS[name], None, None if OAUTH_PRESETS[name] else "app_without_oauth"
 
 
+def _base_name(app):
+    if isinstance(app, dict):
+        return str(app.get("preset") or app.get("name") or app.get("format") or "?")
+    return str(app)
+
+
+def _observed_entry(app, declared, observed, relay_upstream):
+    """(name, ready, note, reason code) of an app from what its files say now (issue 21): it overrides the
+    declared way, except for a file that does not exist yet (method none), where the inventory is all there is.
+    A password left in the file, or files that could not be read, keep the app from being ready."""
+    if observed is None or observed["method"] == "none":
+        return declared
+    name = _base_name(app)
+    code = _observed.blocks(observed)
+    where = "the marker" if observed["source"] == "marker" else "its settings"
+    if code == "app_holds_password":
+        return (name, False, "still holds a password in its file on the host (observed: %s, from %s): configure it "
+                "for a way that needs none (xoauth2, via_relay or connector) and remove the password"
+                % (observed["method"], where), code)
+    if code == "app_not_observed":
+        return (name, False, "has files on the host that could not be read, so the way it sends is unknown: run "
+                "validate with smtp_validate_become true (the default), or make the files readable", code)
+    if observed["method"] == "via_relay":
+        return _relay_entry(name, observed["relay_upstream"] or relay_upstream)
+    if observed["method"] in _observed.READY_METHODS:
+        label = "postfix (connector)" if observed["method"] == "connector" and name == "postfix" else name
+        return label, True, "observed on the host: %s (from %s)" % (observed["method"], where), None
+    return (name, False, "its files say %s, which will not work once basic auth is retired" % observed["method"],
+            "app_without_oauth")
+
+
 def endpoint_of(res, fallback=None):
     """{apps_port, oauth_authority} of a probe result: its own `endpoint`, else the fallback.
 
@@ -348,11 +382,13 @@ def _apps_port_reasons(apps_record, why):
 
 
 def readiness(res, reached, apps_record, apps, connector, endpoint=None, unreached_code="host_unreachable",
-              relay_upstream=None):
+              relay_upstream=None, observed=None):
     """The XOAUTH2 readiness verdict of one host: {ready, status, reasons, apps, connector}.
 
     endpoint: {apps_port, oauth_authority}; without an authority the verdict is not_applicable.
     relay_upstream: the upstream of the relay the host's via_relay apps send through (RELAY_UPSTREAM_VAR).
+    observed: the observed way of each app (_observed.observed_apps, in the order of apps), or None when the
+    hosts' files were not read (each app row then has no `observed` and readiness follows the inventory).
     """
     endpoint = endpoint or endpoint_of(res)
     applicable = bool(endpoint["oauth_authority"])
@@ -369,11 +405,16 @@ def readiness(res, reached, apps_record, apps, connector, endpoint=None, unreach
     app_rows = None
     if apps is not None:
         app_rows = []
-        for app in apps:
-            name, capable, note, code = _app_entry(app, relay_upstream)
-            app_rows.append({"name": name, "oauth": capable, "note": note})
+        for i, app in enumerate(apps):
+            obs = observed[i] if observed is not None and i < len(observed) else None
+            name, capable, note, code = _observed_entry(app, _app_entry(app, relay_upstream), obs, relay_upstream)
+            row = {"name": name, "oauth": capable, "note": note}
+            if observed is not None:
+                row["observed"] = obs
+            app_rows.append(row)
             if applicable and not capable:
-                text = ("%s %s" % (name, note) if code == "relay_without_oauth"
+                text = ("%s %s" % (name, note) if code in ("relay_without_oauth", "app_holds_password",
+                                                           "app_not_observed")
                         else "%s cannot use OAuth 2.0%s" % (name, ": " + note if note else ""))
                 reasons.append({"code": code, "text": text})
     conn = None
@@ -513,8 +554,8 @@ def _add_paths(entry, host_apps, paths):
         return
     for app, row in zip(host_apps, rows):
         path, upstream_ok = _report_relay.app_path_row(
-            paths["host"], app, paths["relay_upstream"], paths["cred_type"], paths["profile"], paths["direct_ok"],
-            paths["connector_ok"], paths["record"], paths["upstream_ok"])
+            paths["host"], app, paths["relay_upstream"], paths["cred_type"], paths.get("profile"), paths["direct_ok"],
+            paths["connector_ok"], paths["record"], paths["upstream_ok"], row.get("observed"))
         row.update(path)
         if upstream_ok is False and row["oauth"]:
             _relay_upstream_failed(entry["readiness"], row)
@@ -542,8 +583,10 @@ def _add_relay(entry, record):
 
 
 def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpoint, relay_upstream=None,
-                paths=None):
-    """(host entry, its records, its endpoint) for one host's probe result."""
+                paths=None, observed=None):
+    """(host entry, its records, its endpoint) for one host's probe result.
+
+    observed: the observed way of each of host_apps (_observed.observed_apps), or None when not read."""
     paths = dict(paths or {}, host=host, relay_upstream=relay_upstream,
                  connector_ok=bool(conn.get("ok")) if isinstance(conn, dict) else None)
     code, msg = _no_probe_code(res)
@@ -553,7 +596,7 @@ def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpo
         host_records = [_unreached_record(host, p, diag, msg) for p in (fleet_ports or [None])]
         ready = readiness({}, False, None, host_apps, conn, endpoint,
                           unreached_code="host_unreachable" if code == "host_unreachable" else "probe_failed",
-                          relay_upstream=relay_upstream)
+                          relay_upstream=relay_upstream, observed=observed)
         entry = {"host": host, "status": "unreachable" if code == "host_unreachable" else "failed",
                  "ok": False, "summary": "%s: %s" % (diag["title"], msg), "elapsed_ms": 0,
                  "oauth_endpoint": None, "readiness": ready, "endpoint": endpoint}
@@ -564,7 +607,7 @@ def _host_entry(host, res, fleet_ports, port_order, host_apps, conn, fleet_endpo
     host_records = [port_record(host, p, res["ports"][p]) for p in sorted(res["ports"], key=port_order)]
     apps_record = [r for r in host_records if r["port"] == endpoint["apps_port"]]
     ready = readiness(res, True, apps_record[0] if apps_record else None, host_apps, conn, endpoint,
-                      relay_upstream=relay_upstream)
+                      relay_upstream=relay_upstream, observed=observed)
     oauth = res.get("oauth_endpoint")
     if isinstance(oauth, dict):
         oauth = {"ok": bool(oauth.get("ok")), "ms": _int_or_none(oauth.get("ms")),
@@ -631,20 +674,34 @@ def _relay_records(relay):
     return dict((host, _report_relay.relay_record(value)) for host, value in relay.items())
 
 
+def _observed_of(observed, host, host_apps, relay_upstream):
+    """The observed way of each app of a host, or None when the report was not given what the hosts' files say."""
+    if observed is None or host_apps is None:
+        return None
+    return _observed.observed_apps(observed.get(host), host_apps, relay_upstream)
+
+
 def build_report(results, apps=None, connector=None, max_fail_percentage=0, title=None, generated=None,
-                 credential=None, relay_upstream=None, relay=None, credential_type=None):
+                 credential=None, relay_upstream=None, relay=None, credential_type=None, observed=None):
     """The report dict (see docs/report.md) from host -> probe result.
 
     credential: the registered result of the vault_credentials task, or None when no credential was asked for.
     relay_upstream: host -> the upstream (xoauth2, connector, basic) of the relay its via_relay apps use.
     relay: host -> {hops, upstream} (see _report_relay): the hops to its relays and its own relay's upstream check.
     credential_type: basic, oauth2 or None: the login the direct applications use, for their path.
+    observed: host -> what mailops.smtp.host_settings read with observe on the host (its result, apps in the order
+    of the host's apps), or None when the hosts' files were not read; a host left out is read as unknown.
     """
     max_fail = _check_inputs(results, apps, connector, max_fail_percentage)
     if relay_upstream is not None and not isinstance(relay_upstream, dict):
         raise ReportInputError("relay_upstream must be a dict of host -> the upstream of its relay "
                                "(xoauth2, connector or basic)")
     relay_upstream = scrub(relay_upstream or {})
+    if observed is not None and not isinstance(observed, dict):
+        raise ReportInputError("observed must be a dict of host -> the result of mailops.smtp.host_settings with "
+                               "observe")
+    # Not scrubbed: scrub() would hide holds_password (a *_password key); _observed keeps only words of its
+    # own fixed sets and booleans from it, never a value of the files (the module returns none either).
     results = scrub(results)
     apps = scrub(apps) if apps is not None else {}
     connector = scrub(connector) if connector is not None else {}
@@ -674,7 +731,8 @@ def build_report(results, apps=None, connector=None, max_fail_percentage=0, titl
         entry, host_records, endpoints[host] = _host_entry(
             host, results[host], fleet_ports, port_order, host_apps,
             connector.get(host) if host in connector else None, fleet_endpoint, relay_upstream.get(host),
-            paths={"cred_type": cred_type, "record": relay_records.get(host), "upstream_ok": upstream_ok})
+            paths={"cred_type": cred_type, "record": relay_records.get(host), "upstream_ok": upstream_ok},
+            observed=_observed_of(observed, host, host_apps, relay_upstream.get(host)))
         relay_findings.extend(_report_relay.finding_records(host, relay_records.get(host)))
         for r in host_records:
             r["ready"] = entry["readiness"]["ready"]

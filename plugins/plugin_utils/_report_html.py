@@ -327,12 +327,15 @@ def _paths(report):
         return ""
     body = ""
     if rows:
-        body += ('<div class="scroll"><table id="paths-table"><thead><tr><th>Host</th><th>Application</th>'
+        # The observed column only when validate read the hosts' files (issue 21).
+        seen = any(r["observed"] != "not read" for r in rows)
+        cells = "".join(
+            '<tr data-host="%s"><td>%s</td><td>%s</td>%s<td>%s</td><td>%s</td><td>%s</td></tr>' % (
+                e(r["host"]), e(r["host"]), e(r["app"]), ("<td>%s</td>" % e(r["observed"])) if seen else "",
+                e(r["path"]), _word_pill(r["works_now"]), _word_pill(r["survives"])) for r in rows)
+        body += ('<div class="scroll"><table id="paths-table"><thead><tr><th>Host</th><th>Application</th>%s'
                  '<th>Path</th><th>Works now</th><th>Survives the retirement</th></tr></thead><tbody>%s</tbody>'
-                 '</table></div>') % "".join(
-            '<tr data-host="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
-                e(r["host"]), e(r["host"]), e(r["app"]), e(r["path"]), _word_pill(r["works_now"]),
-                _word_pill(r["survives"])) for r in rows)
+                 '</table></div>') % ("<th>Observed</th>" if seen else "", cells)
     if checks:
         body += ('<h3>Relays</h3><div class="scroll"><table id="relay-table"><thead><tr><th>Host</th><th>Check</th>'
                  '<th>Result</th><th>Details</th></tr></thead><tbody>%s</tbody></table></div>') % "".join(

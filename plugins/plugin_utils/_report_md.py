@@ -90,10 +90,13 @@ def _paths_section(report):
     rows = path_rows(report)
     out = []
     if rows:
-        out += ["## Application paths", "", "| Host | Application | Path | Works now | Survives the retirement |",
-                "|---|---|---|---|---|"]
-        out += ["| %s | %s | %s | %s | %s |" % (_cell(r["host"]), _cell(r["app"]), _cell(r["path"]), r["works_now"],
-                                                r["survives"]) for r in rows]
+        # The observed column only when validate read the hosts' files (issue 21).
+        seen = any(r["observed"] != "not read" for r in rows)
+        out += ["## Application paths", "", "| Host | Application | %sPath | Works now | Survives the retirement |"
+                % ("Observed | " if seen else ""), "|---|---|---|---|---|" + ("---|" if seen else "")]
+        out += ["| %s | %s | %s%s | %s | %s |" % (
+            _cell(r["host"]), _cell(r["app"]), (_cell(r["observed"]) + " | ") if seen else "", _cell(r["path"]),
+            r["works_now"], r["survives"]) for r in rows]
         out.append("")
     checks = check_rows(report)
     if checks:

@@ -17,7 +17,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.mailops.smtp.plugins.module_utils._presets_via_relay import is_loopback
-from ansible_collections.mailops.smtp.plugins.plugin_utils import _relay_paths
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _observed, _relay_paths
 
 
 def _diag(value):
@@ -137,10 +137,14 @@ def _relay_upstream_ok(host, hop, upstream_ok):
     return upstream_ok.get(hop["relay_host"]) if hop["relay_host"] else None
 
 
-def app_path_row(host, app, relay_upstream, cred_type, profile, direct_ok, connector_ok, record, upstream_ok):
+def app_path_row(host, app, relay_upstream, cred_type, profile, direct_ok, connector_ok, record, upstream_ok,
+                 observed=None):
     """({path, path_label, works_now, survives_retirement}, the relay's upstream check) of one application on one
-    host; the second is True, False, or None (not a relay path, or not checked)."""
-    code = _relay_paths.app_path(app, relay_upstream, cred_type, profile)
+    host; the second is True, False, or None (not a relay path, or not checked). observed: the app's observed way
+    (_observed), which gives the path when the app's files exist; else the declared way does."""
+    kind = (app.get("preset") or app.get("format")) if isinstance(app, dict) else str(app)
+    code = (_observed.path_code(observed, kind)
+            or _relay_paths.app_path(app, relay_upstream, cred_type, profile))
     hop_ok = upstream = None
     if code.startswith("relay_"):
         hop = _hop_for((record or {}).get("hops") or [], app)
@@ -149,6 +153,17 @@ def app_path_row(host, app, relay_upstream, cred_type, profile, direct_ok, conne
     return ({"path": code, "path_label": _relay_paths.path_label(code),
              "works_now": _relay_paths.path_works_now(code, direct_ok, connector_ok, hop_ok, upstream),
              "survives_retirement": _relay_paths.survives_retirement(code)}, upstream)
+
+
+def observed_cell(observed):
+    """The observed column: the way the files say, where it came from, and a password left in them."""
+    if not observed:
+        return "not read"
+    way = observed["method"]
+    if way == "via_relay" and observed.get("relay_upstream"):
+        way = u"via_relay → %s" % observed["relay_upstream"]
+    text = "%s (%s)" % (way, observed["source"])
+    return text + ", password in file" if observed.get("holds_password") else text
 
 
 def yes_no(value):
@@ -165,6 +180,7 @@ def path_rows(report):
             if "path" not in app:
                 continue
             rows.append({"host": h["host"], "app": app["name"], "path": app["path_label"],
+                         "observed": observed_cell(app.get("observed")),
                          "works_now": yes_no(app["works_now"]), "survives": yes_no(app["survives_retirement"])
                          if app["survives_retirement"] is not None else "not known"})
     return rows

@@ -91,8 +91,10 @@ def _walk(data, parts, create):
     return cur
 
 
-def merge(text, assignments, credential, fp_key, path):
-    """Return dict(content, changed, secret_changed, before, after, deployed)."""
+def merge(text, assignments, credential, fp_key, path, method=None):
+    """Return dict(content, changed, secret_changed, before, after, deployed).
+
+    method: the way the file makes its application send, for the marker (_marker.auth_method)."""
     y = _yaml()
     old = text or ""
     deployed = _marker.parse(old)
@@ -115,7 +117,7 @@ def merge(text, assignments, credential, fp_key, path):
         if secret:
             secret_paths.append(parts)
     # The marker is handled as text: ruamel keeps the rest of the comments.
-    new = "# %s\n" % _marker.text(credential) + _dump(y, data)
+    new = "# %s\n" % _marker.text(credential, method) + _dump(y, data)
 
     def masked(doc):
         for parts in secret_paths:

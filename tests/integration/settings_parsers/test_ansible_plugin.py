@@ -74,7 +74,8 @@ def test_playbook(tmp_path):
     assert write["changed"] and write["version"] == {"credential": "secret/smtp/o365", "version": "7"}
     after = write["diff"][0]["after"]
     assert 'password "fingerprint:' in after and "host \"smtp.office365.com\"" in after
-    assert not again["changed"] and again["deployed"] == {"credential": "secret/smtp/o365", "version": "7"}
+    assert not again["changed"]
+    assert again["deployed"] == {"credential": "secret/smtp/o365", "version": "7", "auth": "basic"}
     assert newer["changed"] and not newer["secret_changed"] and not newer["content_changed"]
     assert newer["deployed"]["version"] == "7" and newer["version"]["version"] == "8"
     assert "version 7" in (tmp_path / "msmtprc").read_text()

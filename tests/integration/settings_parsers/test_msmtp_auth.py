@@ -56,7 +56,7 @@ def test_msmtp_sends_exact_password(tmp_path, smtp_server):
         # The test server has no TLS; later lines in an account override earlier ones.
         rc = d / "msmtprc"
         text = rc.read_text(encoding="utf-8")
-        assert text.startswith("# managed by mailops.smtp: credential secret/smtp/o365-mailer version 3\n")
+        assert text.startswith("# managed by mailops.smtp: credential secret/smtp/o365-mailer version 3 auth basic\n")
         test_rc = d / "msmtprc.test"
         test_rc.write_text(text + "tls off\n", encoding="utf-8")
         test_rc.chmod(0o600)

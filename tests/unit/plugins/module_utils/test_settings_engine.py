@@ -39,10 +39,11 @@ def test_other_lines_kept_byte_for_byte_and_idempotent(tmp_path):
     s = run(p)
     assert s["changed"] and s["secret_changed"]
     text = f.read_bytes().decode()
-    assert text.startswith("# managed by mailops.smtp: credential secret/smtp/app version 3\n; top\r\n[a]\nx = 1   \n")
+    assert text.startswith("# managed by mailops.smtp: credential secret/smtp/app version 3 auth basic\n; top\r\n[a]\nx = 1   \n")
     assert "[mail]\nhost = smtp.office365.com\n# c\npassword = S3cret-pw!\n\n[z]\ny=2" in text
     again = run(p)
-    assert not again["changed"] and again["deployed"] == {"credential": "secret/smtp/app", "version": "3"}
+    assert not again["changed"]
+    assert again["deployed"] == {"credential": "secret/smtp/app", "version": "3", "auth": "basic"}
 
 
 @pytest.mark.parametrize("fmt,bad", [("env", "a\nb"), ("ini", "a\rb"), ("properties", "a\x00b"),
@@ -179,7 +180,7 @@ def test_target_side_code_runs_on_python38():
     if not os.path.exists(py38):
         pytest.skip("Python 3.8 not installed")
     files = [str(p) for p in (REPO / "plugins" / "module_utils").glob("_*.py")
-             if p.name.startswith(("_atomic", "_formats", "_marker", "_mask", "_presets", "_settings"))]
+             if p.name.startswith(("_atomic", "_formats", "_marker", "_mask", "_observe", "_presets", "_settings"))]
     files.append(str(REPO / "plugins" / "modules" / "settings.py"))
     subprocess.run([py38, "-m", "py_compile"] + files, check=True)
     code = ("import sys; sys.path.insert(0, %r)\n"
