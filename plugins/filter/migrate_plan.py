@@ -4,7 +4,7 @@
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The filters of the smtp_migrate role: migrate_plan, migrate_plan_table, migrate_canary, migrate_report,
-migrate_report_markdown, migrate_batch_stopped and migrate_reach.
+migrate_report_markdown, migrate_batch_stopped, migrate_reach and migrate_locks.
 
 One file for all (named after the first); each is documented in its own .yml beside it. The decisions are in
 plugins/plugin_utils/_migration.py.
@@ -66,9 +66,20 @@ def migrate_report_markdown(report):
     return m.report_markdown(m.plain(report))
 
 
-def migrate_batch_stopped(moved, attempted, max_fail_percentage=0):
-    stop, failed = m.batch_stopped(m.plain(moved), list(attempted or []), max_fail_percentage)
-    return {"stop": stop, "failed": failed}
+def migrate_batch_stopped(hostvars, hosts, max_fail_percentage=0, canary=None):
+    """Whether the batches stop, from the smtp_migrate__moved of the hosts attempted so far."""
+    hosts = list(hosts or [])
+    facts = m.host_inputs(hostvars, hosts, ("smtp_migrate__moved",))
+    attempted = [h for h in hosts if "smtp_migrate__moved" in facts[h]]
+    stop, failed = m.batch_stopped(dict((h, facts[h]["smtp_migrate__moved"]) for h in attempted), attempted,
+                                   max_fail_percentage, canary)
+    return {"stop": stop, "failed": failed, "attempted": attempted}
+
+
+def migrate_locks(hostvars, hosts, new_vault=None):
+    """The Vault options of every credential to lock: the hosts' mailops_smtp_vault, then smtp_migrate_vault."""
+    facts = m.host_inputs(hostvars, list(hosts or []), ("mailops_smtp_vault",))
+    return m.credentials_to_lock([f.get("mailops_smtp_vault") for f in facts.values()], m.plain(new_vault))
 
 
 class FilterModule(object):
@@ -81,4 +92,5 @@ class FilterModule(object):
             "migrate_report_markdown": migrate_report_markdown,
             "migrate_batch_stopped": migrate_batch_stopped,
             "migrate_reach": migrate_reach,
+            "migrate_locks": migrate_locks,
         }

@@ -282,7 +282,7 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         own_upstream = own_relay_upstream(apps or [], shared, listen, explicit)
     except RelayPathError as exc:
         raise MigrationError("%s: %s" % (host, exc))
-    entries, configure_apps, needs_relay = [], [], False
+    entries, configure_apps, report_apps, needs_relay = [], [], [], False
     for index, app in enumerate(apps or []):
         if not isinstance(app, dict):
             app = {"preset": str(app)}
@@ -294,6 +294,7 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         entries.append(entry)
         if new_app is not None:
             configure_apps.append(new_app)
+        report_apps.append(_report_app(app, new_app, entry))
         needs_relay = needs_relay or own_relay
     designated = bool(_listen_addresses(listen))
     # A relay host the inventory designates but names no upstream for runs the smtp_relay role's default.
@@ -303,7 +304,18 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         needs_relay = True
     relay = relay_vars(listen if designated else None) if needs_relay and upstream not in SURVIVING_UPSTREAMS else None
     changes = any(e["to"] != "unchanged" for e in entries) or relay is not None
-    return {"host": host, "changes": changes, "apps": entries, "configure_apps": configure_apps, "relay": relay}
+    return {"host": host, "changes": changes, "apps": entries, "configure_apps": configure_apps, "relay": relay,
+            "report_apps": report_apps}
+
+
+def _report_app(app, new_app, entry):
+    """The app as the after fleet report must see it, in the order of smtp_configure_apps: the new app, or
+    for a Postfix the relay took over, a Postfix through that relay (its path is relay -> the relay's upstream)."""
+    if new_app is not None:
+        return new_app
+    if entry["to"] == "via_relay":
+        return dict(app, options={"mode": "via_relay"})
+    return app
 
 
 def plan_fleet(hostvars, hosts, report=None, relay_choice="auto", connector=None, endpoint="m365",
@@ -617,12 +629,15 @@ def credential_where(vault):
     return "%s/%s" % (vault.get("mount") or "secret", vault["path"])
 
 
-def batch_stopped(moved, attempted, max_fail_percentage):
-    """(stop, failed hosts): whether more of the hosts attempted so far failed than smtp_migrate_max_fail_percentage.
+def batch_stopped(moved, attempted, max_fail_percentage, canary=None):
+    """(stop, failed hosts): whether the batches stop: the canary failed, or more of the hosts attempted so far
+    failed than smtp_migrate_max_fail_percentage.
 
     moved: {host: smtp_migrate__moved or a failed result}; a host without a moved or unchanged status failed."""
     attempted = list(attempted or [])
     failed = [h for h in attempted if ((moved or {}).get(h) or {}).get("status") not in ("moved", "unchanged")]
+    if canary in failed:
+        return True, failed
     if not attempted:
         return False, failed
     return 100.0 * len(failed) / len(attempted) > float(max_fail_percentage or 0), failed
@@ -646,4 +661,16 @@ def reach(results, action="stop", check_mode=False):
             "-e smtp_migrate_unreachable=skip to move the others now; the report lists them, and a later run moves "
             "them." % (len(out["unreachable"]), ", ".join("%s (%s)" % (h, out["reasons"][h])
                                                          for h in out["unreachable"])))
+    return out
+
+
+def credentials_to_lock(host_vaults, new_vault):
+    """The Vault options of every credential the run reads or changes, each once: the hosts' credentials
+    (mailops_smtp_vault, in host order), then the one moved to (smtp_migrate_vault). Locks are per credential."""
+    out, seen = [], set()
+    for vault in list(host_vaults or []) + [new_vault]:
+        where = credential_where(vault)
+        if where and where not in seen:
+            seen.add(where)
+            out.append(vault)
     return out

@@ -143,6 +143,8 @@ def test_postfix_on_a_host_with_its_own_relay_is_taken_over_by_the_relay():
     assert p["apps"][0]["to"] == "via_relay" and p["apps"][0]["relay"]["designated"] is False
     # The preset cannot relay to itself: the smtp_relay role takes this Postfix over.
     assert p["configure_apps"] == [{"preset": "msmtp"}] and p["relay"]["smtp_relay_listen"] == "loopback"
+    # The after report sees that Postfix as what it is now: through the relay on its host.
+    assert p["report_apps"] == [{"preset": "postfix", "options": {"mode": "via_relay"}}, {"preset": "msmtp"}]
 
 
 def test_apps_go_to_the_designated_relay_the_inventory_names():
@@ -231,7 +233,8 @@ def test_a_rerun_after_the_move_plans_nothing():
 
 
 def test_a_host_without_apps_has_nothing_to_move_and_bad_apps_are_refused():
-    assert plan({"h": {}})["h"] == {"host": "h", "changes": False, "apps": [], "configure_apps": [], "relay": None}
+    assert plan({"h": {}})["h"] == {"host": "h", "changes": False, "apps": [], "configure_apps": [], "relay": None,
+                                    "report_apps": []}
     with pytest.raises(m.MigrationError, match="must be a list"):
         plan({"h": {"smtp_configure_apps": "postfix"}})
 
@@ -370,8 +373,13 @@ def test_the_report_filter_reads_each_host_s_facts_and_credential():
                             {"json": "/r/migration.json"})
     assert r["state"] == "planned" and r["paths"] == {"json": "/r/migration.json"}
     assert r["credential"] == "secret/smtp/o" and F["migrate_report_markdown"](r).startswith("# SMTP migration")
-    assert F["migrate_batch_stopped"]({"web1": {"status": "restored"}}, ["web1"], 0) == {"stop": True,
-                                                                                         "failed": ["web1"]}
+    stopped = F["migrate_batch_stopped"]({"web1": {"smtp_migrate__moved": {"status": "restored"}}, "web2": {}},
+                                         ["web1", "web2"], 0)
+    assert stopped == {"stop": True, "failed": ["web1"], "attempted": ["web1"]}
+    # A failed canary stops the batches whatever the threshold.
+    assert F["migrate_batch_stopped"]({"web1": {"smtp_migrate__moved": {"status": "restored"}},
+                                       "web2": {"smtp_migrate__moved": {"status": "moved"}}},
+                                      ["web1", "web2"], 90, "web1")["stop"] is True
     assert m.parse_report(b"not json") is None and m.credential_where({"mount": "kv", "path": "p"}) == "kv/p"
 
 
@@ -386,3 +394,13 @@ def test_unreachable_hosts_stop_the_run_or_leave_it_as_the_rotation_decides():
     assert F["migrate_reach"](pings, "stop", True)["stop"] is False, "--check always goes on"
     with pytest.raises(AnsibleFilterError, match="smtp_migrate_unreachable"):
         F["migrate_reach"](pings, "maybe")
+
+
+def test_every_credential_read_or_changed_is_locked_once():
+    a = {"path": "smtp/basic", "url": "https://vault"}
+    hv = {"web1": {"mailops_smtp_vault": a}, "web2": {"mailops_smtp_vault": dict(a)},
+          "web3": {"mailops_smtp_vault": {"mount": "kv", "path": "smtp/other"}}, "web4": {}}
+    new = {"path": "smtp/oauth"}
+    locks = F["migrate_locks"](hv, list(hv), new)
+    assert [m.credential_where(v) for v in locks] == ["secret/smtp/basic", "kv/smtp/other", "secret/smtp/oauth"]
+    assert F["migrate_locks"]({"web1": {"mailops_smtp_vault": new}}, ["web1"], new) == [new]
