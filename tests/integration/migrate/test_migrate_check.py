@@ -1,7 +1,8 @@
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """mailops.smtp.migrate before it moves anything (issue 21, sections 2.1 and 2.2): --check shows the plan and
-changes nothing, and a run is refused while another run holds the lock of a credential it reads or changes.
+changes nothing, a run is refused while another run holds the lock of a credential it reads or changes, and a
+host that cannot be reached stops the run (smtp_migrate_unreachable=stop) before anything is locked.
 
 Two lab hosts on basic auth: Postfix and msmtp on the first, Grafana on the second. One configure run puts them
 there; the two migrate runs share it. Runs against the lab's real OpenBao, hosts and stand-ins.
@@ -107,3 +108,22 @@ def test_a_run_is_refused_while_another_run_holds_a_lock_and_frees_the_locks_it_
     report = migration.report()
     assert report["state"] == "stopped" and f"run id {other}" in report["message"]
     assert report["check_mode"] is False and [h["status"] for h in report["hosts"]] == ["not_run", "not_run"]
+
+
+def test_a_host_down_stops_the_run_before_anything_is_locked_or_written(migration, knobs):
+    h0, down = migration.hosts
+    knobs.ssh_down(down)
+    before = migration.checksums()[h0]
+    locks = [migration.lock(p) for p in (migration.basic_path, migration.oauth_path)]
+
+    run = migration.run()
+    assert run.rc != 0
+    assert f"1 host(s) cannot be reached: {down} (" in run.output, run.output[-4000:]
+    assert "smtp_migrate_unreachable=skip" in run.output
+    # Stopped first: no fleet report, no lock taken, no proof, nothing written on the host that answers.
+    assert "Fleet locks: take" not in run.output and "Request a token and log in once" not in run.output
+    assert migration.checksums()[h0] == before
+    assert [migration.lock(p) for p in (migration.basic_path, migration.oauth_path)] == locks
+    report = migration.report()
+    assert report["state"] == "unreachable" and f"{down} (" in report["message"]
+    assert [(h["host"], h["status"]) for h in report["hosts"]] == [(h0, "not_run"), (down, "unreachable")]
