@@ -245,6 +245,7 @@ def plan_app(app, way, kind, host, ctx):
                                         "designated": relay["designated"]})
     if kind == "postfix" and not relay["designated"]:
         # This Postfix is the relay itself: the smtp_relay role takes it over, the preset leaves the host.
+        entry["note"] = "the host's relay (smtp_relay) takes this Postfix over"
         return entry, None, True
     # A relay on the loopback is one the host must run.
     return entry, app_to_relay(app, relay), not relay["designated"]
@@ -381,7 +382,8 @@ def plan_rows(plans, hosts):
             note = e["blocked"]["text"] if e["blocked"] else e.get("note") or ""
             out.append((host, e["name"], e["from"], _to_text(e), note))
         if plan["relay"]:
-            out.append((host, "(relay)", "-", "smtp_relay upstream xoauth2, listen %s" % plan["relay"]["smtp_relay_listen"], ""))
+            listen = plan["relay"]["smtp_relay_listen"]
+            out.append((host, "(relay)", "-", "smtp_relay upstream xoauth2, listen %s" % listen, ""))
     return out
 
 
@@ -401,9 +403,17 @@ MOVE_STATUSES = ("moved", "unchanged", "restored", "restore_failed")
 _FAILED_STATUSES = ("restored", "restore_failed", "failed", "unreachable")
 
 
-def _default_path(preset):
+# A preset whose path is a directory keeps the password in one file of it (Postfix: its SASL map).
+_PASSWORD_FILE_IN_DIR = {"postfix": "sasl_passwd"}
+
+
+def _password_path(preset, path):
+    """The file of an app that holds its password: its path, or for Postfix the SASL map in its directory."""
     from ansible_collections.mailops.smtp.plugins.module_utils._presets import PRESETS
-    return (PRESETS.get(preset) or {}).get("path")
+    path = path or (PRESETS.get(preset) or {}).get("path")
+    if path and preset in _PASSWORD_FILE_IN_DIR:
+        return "%s/%s" % (path.rstrip("/"), _PASSWORD_FILE_IN_DIR[preset])
+    return path
 
 
 def _way_after(row, entry, status):
@@ -460,7 +470,7 @@ def report_host(host, plan, moved, before_rows, after_rows, apps, status):
         proof = proofs.get(name)
         out_apps.append({
             "name": name, "preset": app.get("preset"),
-            "path": app.get("path") or _default_path(app.get("preset")),
+            "path": _password_path(app.get("preset"), app.get("path")),
             "before": before["method"], "before_relay_upstream": before.get("relay_upstream"),
             "planned": entry["to"] if entry else None, "blocked": entry["blocked"] if entry else None,
             "after": after["method"] if after else None, "after_source": after_source,
@@ -502,12 +512,13 @@ def retirable_credentials(hosts, credentials):
     return out
 
 
-def outcome(hosts, stop_message=None, check_mode=False):
-    """(state, message): planned (--check), done, stopped (a failure, the threshold), unreachable."""
+def outcome(hosts, stop_message=None, check_mode=False, attempted=True):
+    """(state, message): planned (--check, or tags that move nothing), done, stopped (a failure, the
+    threshold), unreachable. attempted: whether the run moved (or tried to move) any host."""
     if stop_message:
         state = "unreachable" if any(h["status"] == "unreachable" for h in hosts) else "stopped"
         return state, stop_message
-    if check_mode:
+    if check_mode or not attempted:
         return "planned", None
     failed = [h["host"] for h in hosts if h["status"] in _FAILED_STATUSES or h["status"] == "not_run"]
     if failed:
@@ -535,7 +546,9 @@ def migration_report(hosts, plans, moved, apps, before_report=None, after_report
         status = host_status(host, plan, mv, unreachable, check_mode)
         entries.append(report_host(host, plan, mv, before_rows.get(host, []), after_rows.get(host, []),
                                    (apps or {}).get(host), status))
-    state, message = outcome(entries, stop_message, check_mode)
+    # --tags before, or plan without --check, moves nothing: that is not a host that failed to move.
+    attempted = any(isinstance((moved or {}).get(h), dict) for h in hosts)
+    state, message = outcome(entries, stop_message, check_mode, attempted)
     planned = dict((h, p) for h, p in (plans or {}).items() if p is not None)
     counts = {}
     for e in entries:

@@ -158,7 +158,7 @@ def fresh_migration(lab, standins, scratch: Path, name: str):
     mains = {h: {"main": lab.host_run(h, ["cat", "/etc/postfix/main.cf"]).stdout,
                  "master": lab.host_run(h, ["cat", "/etc/postfix/master.cf"]).stdout} for h in hosts}
     _reset_hosts(lab, hosts, mains)
-    lab.host_run(hosts[1], ["sh", "-c", "mkdir -p /etc/grafana && printf '[server]\\nhttp_port = 3000\\n' > " + GRAFANA])
+    lab.host_run(hosts[1], ["sh", "-c", "mkdir -p /etc/grafana && cat > " + GRAFANA], input="[server]\nhttp_port = 3000\n")
     client = mig.vault()
     client.secrets.kv.v2.create_or_update_secret(path=mig.basic_path, mount_point=MOUNT, secret={
         "username": standins.mailbox, "password": standins.password})

@@ -35,14 +35,16 @@ def migration(lab, standins, tmp_path_factory):
 def test_check_shows_the_plan_proves_the_credential_and_changes_nothing(migration):
     h0, h1 = migration.hosts
     before = migration.checksums()
-    assert before[h0]["/etc/postfix/sasl_passwd"] and before[h0]["/etc/msmtprc"] and before[h1]["/etc/grafana/grafana.ini"]
+    assert before[h0]["/etc/postfix/sasl_passwd"] and before[h0]["/etc/msmtprc"]
+    assert before[h1]["/etc/grafana/grafana.ini"]
 
     run = migration.run("--check")
     assert run.rc == 0, run.output[-5000:]
 
     # The plan, in the console: msmtp logs in with XOAUTH2 itself, Postfix and Grafana go through a relay
     # of their own host (Postfix is taken over by it), and each host runs one.
-    for line in (f"| {h0} | postfix (default path) | basic | via_relay 127.0.0.1:25 |  |",
+    for line in (f"| {h0} | postfix (default path) | basic | via_relay 127.0.0.1:25 | "
+                 "the host's relay (smtp_relay) takes this Postfix over |",
                  f"| {h0} | msmtp (default path) | basic | xoauth2 |  |",
                  f"| {h0} | (relay) | - | smtp_relay upstream xoauth2, listen loopback |  |",
                  f"| {h1} | grafana (default path) | basic | via_relay 127.0.0.1:25 |  |",
@@ -77,7 +79,7 @@ def test_check_shows_the_plan_proves_the_credential_and_changes_nothing(migratio
         "smtp_relay_upstream": "xoauth2", "smtp_relay_listen": "loopback", "smtp_relay_mailbox_relays": 2}
     # Nothing moved: every file still holds its password, and no basic credential can be retired yet.
     assert {(f["host"], f["path"]) for f in report["password_files"]} == {
-        (h0, "/etc/postfix"), (h0, "/etc/msmtprc"), (h1, "/etc/grafana/grafana.ini")}
+        (h0, "/etc/postfix/sasl_passwd"), (h0, "/etc/msmtprc"), (h1, "/etc/grafana/grafana.ini")}
     assert report["retirable_credentials"] == []
     # The before fleet report, labelled, beside it.
     assert (migration.scratch / "report" / "before" / "report.json").exists()

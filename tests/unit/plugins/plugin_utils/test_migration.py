@@ -252,7 +252,8 @@ def test_the_plan_table_has_a_row_per_app_and_relay():
                                "web3": [row("unknown", source="unreadable")]}))
     table = m.plan_table(p, ["web1", "web2", "web3"]).splitlines()
     assert table[0] == "| host | application | now | after | note |"
-    assert table[2] == "| web1 | postfix (default path) | basic | via_relay 127.0.0.1:25 |  |"
+    assert table[2] == ("| web1 | postfix (default path) | basic | via_relay 127.0.0.1:25 | "
+                        "the host's relay (smtp_relay) takes this Postfix over |")
     assert table[3] == "| web1 | msmtp (default path) | basic | xoauth2 |  |"
     assert table[4] == "| web1 | (relay) | - | smtp_relay upstream xoauth2, listen loopback |  |"
     assert table[5] == "| web2 | - | - | unchanged | no application |"
@@ -284,7 +285,9 @@ def test_check_mode_report_has_the_plan_and_no_after():
     assert (app["before"], app["planned"], app["after"], app["proof_kind"]) == ("basic", "xoauth2", None, None)
     # Nothing moved: every file still holds its password, and no credential can be retired.
     assert len(r["password_files"]) == 4 and r["retirable_credentials"] == []
-    assert r["password_files"][0] == {"host": "web1", "app": "msmtp (default path)", "path": "/etc/msmtprc"}
+    assert r["password_files"][:2] == [{"host": "web1", "app": "msmtp (default path)", "path": "/etc/msmtprc"},
+                                       {"host": "web1", "app": "postfix (default path)",
+                                        "path": "/etc/postfix/sasl_passwd"}]
 
 
 def test_a_finished_run_reports_proofs_after_ways_and_the_credential_to_retire():
@@ -404,3 +407,11 @@ def test_every_credential_read_or_changed_is_locked_once():
     locks = F["migrate_locks"](hv, list(hv), new)
     assert [m.credential_where(v) for v in locks] == ["secret/smtp/basic", "kv/smtp/other", "secret/smtp/oauth"]
     assert F["migrate_locks"]({"web1": {"mailops_smtp_vault": new}}, ["web1"], new) == [new]
+
+
+def test_a_run_that_moved_no_host_is_planned_not_stopped():
+    """--tags plan without --check (or --tags before) moves nothing: that is no host failing to move."""
+    hv, before, plans = _fleet()
+    r = m.migration_report(list(hv), plans, {}, {h: v["smtp_configure_apps"] for h, v in hv.items()}, before)
+    assert r["state"] == "planned" and r["message"] is None
+    assert [h["status"] for h in r["hosts"]] == ["not_run"] * 3
