@@ -523,10 +523,10 @@ def outcome(hosts, stop_message=None, check_mode=False, attempted=True):
     failed = [h["host"] for h in hosts if h["status"] in _FAILED_STATUSES or h["status"] == "not_run"]
     if failed:
         state = "unreachable" if all(h["status"] == "unreachable" for h in hosts if h["host"] in failed) else "stopped"
+        named = ", ".join("%s (%s)" % (h["host"], h["status"]) for h in hosts if h["host"] in failed)
         return state, ("%d host(s) did not move: %s. Each keeps its previous files; the report says why. Fix "
                        "the cause and run the same command again: the hosts already moved change nothing."
-                       % (len(failed), ", ".join("%s (%s)" % (h["host"], h["status"]) for h in hosts
-                                                  if h["host"] in failed)))
+                       % (len(failed), named))
     return "done", None
 
 
@@ -668,12 +668,12 @@ def reach(results, action="stop", check_mode=False):
     out.pop("last_known", None)
     out.pop("previous_generated_at", None)
     if out["stop"]:
+        named = ", ".join("%s (%s)" % (h, out["reasons"][h]) for h in out["unreachable"])
         out["message"] = (
             "%d host(s) cannot be reached: %s. The run stopped before the canary: no file was written on any host "
             "(smtp_migrate_unreachable=stop). Bring them back and run the same command again, or add "
             "-e smtp_migrate_unreachable=skip to move the others now; the report lists them, and a later run moves "
-            "them." % (len(out["unreachable"]), ", ".join("%s (%s)" % (h, out["reasons"][h])
-                                                         for h in out["unreachable"])))
+            "them." % (len(out["unreachable"]), named))
     return out
 
 

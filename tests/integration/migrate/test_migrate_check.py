@@ -90,7 +90,6 @@ def test_check_shows_the_plan_proves_the_credential_and_changes_nothing(migratio
 
 
 def test_a_run_is_refused_while_another_run_holds_a_lock_and_frees_the_locks_it_took(migration):
-    h0, _ = migration.hosts
     other = f"other-{uuid.uuid4().hex[:8]}"
     planted = migration.plant_lock(migration.oauth_path, other)
     before = migration.checksums()

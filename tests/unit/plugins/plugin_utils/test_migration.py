@@ -292,8 +292,9 @@ def test_check_mode_report_has_the_plan_and_no_after():
 
 def test_a_finished_run_reports_proofs_after_ways_and_the_credential_to_retire():
     hv, before, plans = _fleet()
-    moved = {"web1": {"status": "moved", "apps": [_proof("msmtp (default path)", kind="app_command"),
-                                                 _proof("postfix (default path)", kind="relay_log")]},
+    web1_proofs = [_proof("msmtp (default path)", kind="app_command"),
+                   _proof("postfix (default path)", kind="relay_log")]
+    moved = {"web1": {"status": "moved", "apps": web1_proofs},
              "web2": {"status": "moved", "apps": [_proof("grafana (default path)")]},
              "web3": {"status": "unchanged", "apps": []}}
     after = report_of({"web1": [row("xoauth2"), row("via_relay", "xoauth2")],
