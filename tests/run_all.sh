@@ -210,7 +210,7 @@ lab_up() {
 # second lab, .lab-b (its own prefix and subnet), the rest on the main lab.
 # MAILOPS_TEST_SERIAL=1 runs the whole suite on the main lab instead.
 LABDIR_B=$ROOT/.lab-b
-SHARD_B=(tests/integration/rotate tests/integration/relay)
+SHARD_B=(tests/integration/rotate tests/integration/relay tests/integration/migrate)
 integration_pytest() {  # lab dir, pytest arguments...
   local lab=$1 tmp; shift
   # A base for tmp_path of its own (short: some tests put sockets there), removed after.

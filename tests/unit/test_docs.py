@@ -25,7 +25,7 @@ DOCS = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 NAME = re.compile(r"(?<![\w.])mailops\.smtp\.([A-Za-z_][A-Za-z0-9_]*)")
-ROLE_VAR = re.compile(r"^(smtp_(?:validate|configure|rotate|relay))_[a-z0-9_]+$")
+ROLE_VAR = re.compile(r"^(smtp_(?:validate|configure|rotate|relay|migrate))_[a-z0-9_]+$")
 SHARED_VAR = re.compile(r"^mailops_smtp_[a-z0-9_]+$")
 # The docs this brief owns: every fenced block there carries a marker saying what it is.
 MARKED_DOCS = ("getting-started.md", "basic-auth-retirement.md")
@@ -92,7 +92,7 @@ ALL_ROLE_OPTIONS = {name: spec for options in ROLES.values() for name, spec in o
 # Play-level variables a playbook reads itself (hosts, serial, ...), and the shared variables the
 # roles default to.
 PLAYBOOK_VARS = {v for p in (REPO / "playbooks").glob("*.yml")
-                 for v in re.findall(r"\b(smtp_(?:validate|configure|rotate)_[a-z0-9_]+)", p.read_text())
+                 for v in re.findall(r"\b(smtp_(?:validate|configure|rotate|migrate)_[a-z0-9_]+)", p.read_text())
                  if "__" not in v}
 SHARED_VARS = {v for p in (REPO / "roles").glob("*/defaults/main.yml")
                for v in re.findall(r"\b(mailops_smtp_[a-z0-9_]+)", p.read_text())}
