@@ -225,7 +225,8 @@ def plan_app(app, way, kind, host, ctx):
         entry.update(to="unchanged", blocked=_blocked(
             "unreadable", "its file could not be read, so its way is not known: give migrate become on this host "
             "(or fix the file's owner) and run it again"))
-        return entry, app, False
+        # Left out of the configure run: it would write the oauth2 credential into a file whose way is unknown.
+        return entry, None, False
     if survives(way):
         entry.update(to="unchanged")
         return entry, app, False
@@ -239,7 +240,8 @@ def plan_app(app, way, kind, host, ctx):
         return _relay_upstream_entry(entry, app, way, host, ctx)
     if ctx["relay"] is None:
         entry.update(to="unchanged", blocked=_blocked("no_relay", ctx["relay_error"]))
-        return entry, app, False
+        # Left out of the configure run: it stays on its password, which the oauth2 credential cannot write.
+        return entry, None, False
     relay = ctx["relay"]
     entry.update(to="via_relay", relay={"host": relay["host"], "port": relay["port"],
                                         "designated": relay["designated"]})

@@ -13,9 +13,6 @@ XOAUTH2 login alike), while the token endpoint still issues tokens. Configure's 
 that the move writes every file and the refusal is met by the proof, after the writes: the case the restore
 exists for. Every file is then byte-identical to before, modes and owners too, the applications were
 reloaded again, the saved copy is gone, and the outcome says restored.
-
-The success case needs the proof module of contract 4 (mailops.smtp.send_proof); it is skipped while the
-collection has none.
 """
 
 from __future__ import annotations
@@ -46,7 +43,6 @@ WATCHED = ["/etc/postfix", "/etc/msmtprc", "/etc/msmtprc.ca-bundle.pem", APP_DIR
            "/usr/local/lib/mailops-smtp", "/var/lib/mailops-smtp", "/etc/cron.d"]
 CLEAN = ("/etc/msmtprc /etc/msmtprc.ca-bundle.pem /etc/postfix/sasl_passwd /etc/postfix/sasl_passwd.db "
          f"/etc/cron.d/mailops-smtp-token-mailops {APP_DIR} {RELOADS} /var/lib/mailops-smtp")
-SEND_PROOF = Path(__file__).resolve().parents[3] / "plugins" / "modules" / "send_proof.py"
 
 # Every path under the given ones: [kind, sha256 or link target, mode, uid, gid], or None when absent.
 RECORD = r"""
@@ -145,7 +141,7 @@ class Mover:
         play_vars = {
             "smtp_migrate__plan": the_plan, "smtp_migrate__run_id": run_id,
             "smtp_migrate_state_dir": STATE_DIR, "smtp_migrate_vault": self.lab_vars["mailops_smtp_vault_oauth"],
-            "smtp_migrate_proof_to": TO, "smtp_migrate_proof_timeout": 30,
+            "smtp_migrate_proof_recipient": TO, "smtp_migrate_proof_timeout": 30,
             "smtp_migrate_relay_log": "/var/log/postfix.log",
             "smtp_configure_apps": OLD_APPS, "smtp_configure_ca_path": self.lab.ca,
             "smtp_configure_from_address": self.standins.mailbox,
@@ -276,10 +272,6 @@ def test_the_applications_were_reloaded_after_the_restore(failed_move):
     assert failed_move["postfix_starts"] >= 1
 
 
-NO_SEND_PROOF = "the proof module of contract 4 (send_proof) is not in the collection yet"
-
-
-@pytest.mark.skipif(not SEND_PROOF.exists(), reason=NO_SEND_PROOF)
 def test_a_proven_move_stays_and_a_rerun_changes_nothing(lab, failed_move, basic_host):
     run, moved = basic_host.run(plan(lab), "test-" + uuid.uuid4().hex[:12])
     assert run.rc == 0, run.output[-4000:]

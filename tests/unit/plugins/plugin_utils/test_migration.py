@@ -97,7 +97,8 @@ def test_an_app_whose_file_could_not_be_read_is_blocked_and_left_as_it_is():
              report=report_of({"h": [row("unknown", source="unreadable", holds=None)]}))["h"]
     e = p["apps"][0]
     assert e["to"] == "unchanged" and e["blocked"]["code"] == "unreadable" and "become" in e["blocked"]["text"]
-    assert p["configure_apps"] == [{"preset": "grafana"}] and p["changes"] is False
+    # Out of the configure run (it would get the oauth2 credential), still in the after report as it was.
+    assert p["configure_apps"] == [] and p["report_apps"] == [{"preset": "grafana"}] and p["changes"] is False
 
 
 @pytest.mark.parametrize("observed", [row("xoauth2"), row("connector"), row("via_relay", "xoauth2"),
@@ -189,9 +190,11 @@ def test_smtp_migrate_relay_names_a_designated_relay_or_blocks_the_apps_that_nee
     p = plan(hv, hosts=["app1"], inventory_hosts=list(hv), relay_choice="app1")
     blocked = p["app1"]["apps"][0]["blocked"]
     assert blocked["code"] == "no_relay" and "smtp_migrate_relay names app1" in blocked["text"]
-    # msmtp needs no relay: it still moves; the blocked app stays in the host's apps as it was.
+    # msmtp needs no relay: it still moves; the blocked app leaves the configure run (it would get the oauth2
+    # credential) and stays in the after report as it was.
     assert p["app1"]["apps"][1]["to"] == "xoauth2"
-    assert p["app1"]["configure_apps"] == [{"preset": "grafana"}, {"preset": "msmtp"}]
+    assert p["app1"]["configure_apps"] == [{"preset": "msmtp"}]
+    assert p["app1"]["report_apps"] == [{"preset": "grafana"}, {"preset": "msmtp"}]
 
 
 def test_an_app_through_its_host_s_relay_on_basic_keeps_its_files_and_the_relay_moves():
