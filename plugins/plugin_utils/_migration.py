@@ -342,6 +342,8 @@ def plan_fleet(hostvars, hosts, report=None, relay_choice="auto", connector=None
                                  "options (tenant, client_cert, client_key), or empty" % host)
         ctx = {"relay": relay, "relay_error": error, "connector": conn}
         plans[host] = plan_host(host, hv.get("smtp_configure_apps"), rows.get(host, []), hv, ctx, endpoint)
+        # Where the move reads the verdict of a proof through a designated relay: that relay host's log.
+        plans[host]["relay_hosts"] = dict((r["address"], r["host"]) for r in relays)
     _count_relays(plans)
     return plans
 

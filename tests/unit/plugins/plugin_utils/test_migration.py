@@ -237,7 +237,7 @@ def test_a_rerun_after_the_move_plans_nothing():
 
 def test_a_host_without_apps_has_nothing_to_move_and_bad_apps_are_refused():
     assert plan({"h": {}})["h"] == {"host": "h", "changes": False, "apps": [], "configure_apps": [], "relay": None,
-                                    "report_apps": []}
+                                    "report_apps": [], "relay_hosts": {}}
     with pytest.raises(m.MigrationError, match="must be a list"):
         plan({"h": {"smtp_configure_apps": "postfix"}})
 
@@ -419,3 +419,9 @@ def test_a_run_that_moved_no_host_is_planned_not_stopped():
     r = m.migration_report(list(hv), plans, {}, {h: v["smtp_configure_apps"] for h, v in hv.items()}, before)
     assert r["state"] == "planned" and r["message"] is None
     assert [h["status"] for h in r["hosts"]] == ["not_run"] * 3
+
+
+def test_each_plan_names_the_designated_relay_hosts_by_address_for_the_proof():
+    hv = {"app1": {"smtp_configure_apps": ["grafana"]}, "relay1": {"smtp_relay_listen": ["198.18.0.9"]}}
+    p = plan(hv, hosts=["app1", "relay1"])
+    assert p["app1"]["relay_hosts"] == p["relay1"]["relay_hosts"] == {"198.18.0.9": "relay1"}
