@@ -223,6 +223,9 @@ def save(snapshot_dir, files, trees, check_mode=False):
     result = {"changed": True, "path": snapshot_dir, "files": [public(e) for e in entries]}
     if check_mode:
         return result
+    # The parents this save creates go again with the snapshot (remove), so that a move leaves no directory
+    # of its own behind; those that existed stay.
+    made = [] if present else _missing_parents(snapshot_dir)
     if not present:
         _make_dirs(snapshot_dir)
     blobs = os.path.join(snapshot_dir, BLOBS)
@@ -233,7 +236,7 @@ def save(snapshot_dir, files, trees, check_mode=False):
             _copy_blob(entry["path"], os.path.join(blobs, entry["blob"]))
             # The file may have changed while it was copied: the recorded attributes are those after the copy.
             entry.update(dict((k, v) for k, v in record(entry["path"]).items() if k in ("mode", "uid", "gid")))
-    _write_json(os.path.join(snapshot_dir, INDEX), {"format": FORMAT, "entries": entries})
+    _write_json(os.path.join(snapshot_dir, INDEX), {"format": FORMAT, "entries": entries, "made_dirs": made})
     return result
 
 
@@ -424,9 +427,23 @@ def remove(snapshot_dir, check_mode=False):
     if check_dir(snapshot_dir) == "absent":
         return {"changed": False, "path": snapshot_dir}
     if not check_mode:
+        made = _made_dirs(snapshot_dir)
         try:
             shutil.rmtree(snapshot_dir)
         except OSError as e:
             raise SnapshotError("cannot remove %s: %s; it holds old passwords, remove it yourself"
                                 % (snapshot_dir, e.strerror))
+        _remove_empty_dirs(made)
     return {"changed": True, "path": snapshot_dir}
+
+
+def _made_dirs(snapshot_dir):
+    """The parents of snapshot_dir that its save created (deepest first); none when the index is unreadable."""
+    try:
+        with open(os.path.join(snapshot_dir, INDEX)) as f:
+            made = json.load(f).get("made_dirs") or []
+    except (IOError, OSError, ValueError, AttributeError):
+        return []
+    # Only ancestors of the snapshot directory: the index is never a way to remove anything else.
+    return [d for d in made if isinstance(d, str) and d != snapshot_dir and _inside(snapshot_dir, d)]
+

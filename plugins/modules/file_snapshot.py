@@ -27,8 +27,8 @@ description:
     under the directory lock every mailops.smtp writer takes), with its mode, owner and group; a path that was
     absent is removed. Only what differs is touched, so a second restore changes nothing. Timestamps are not
     restored. The snapshot is kept: remove it with V(absent)."
-  - "V(absent) deletes the snapshot directory. It holds the old files, passwords included: delete it on every
-    exit path of the change."
+  - "V(absent) deletes the snapshot directory, then the parent directories its V(saved) created, when they are
+    empty. It holds the old files, passwords included: delete it on every exit path of the change."
   - The module never returns the content of a file, nor a hash of it.
 author:
   - mailops.smtp maintainers (@mailops)

@@ -29,6 +29,20 @@ def test_421_at_banner(standins):
     assert err.value.smtp_error.startswith(b"4.3.2 Service not available")
 
 
+def test_550_5_7_708_refuses_sending_from_the_listed_addresses_only(standins):
+    # A login alone still works from a refused address (what a credential's proof does); sending does not.
+    standins.control.set_fault("ip_rejected", peers=[standins.denied_source])
+    with submission(standins, source_address=(standins.denied_source, 0)) as client:
+        client.login(standins.mailbox, standins.password)
+        code, reply = client.mail(standins.mailbox)
+    assert code == 550 and b"5.7.708 Service unavailable. Access denied, traffic not accepted from this IP" in reply
+    with submission(standins, source_address=(standins.allowed_source, 0)) as client:
+        client.login(standins.mailbox, standins.password)
+        assert client.mail(standins.mailbox)[0] == 250
+    with pytest.raises(Exception, match="peers"):
+        standins.control.set_fault("ip_rejected")
+
+
 @pytest.mark.parametrize("stage", ["banner", "mail", "rcpt"])
 def test_451_4_7_500_throttle(standins, stage):
     standins.control.set_fault("throttle", stage=stage)

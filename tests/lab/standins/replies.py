@@ -55,6 +55,8 @@ TLS_LEGACY = ("421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/upda
               "support TLS 1.2. Visit https://aka.ms/smtp_auth_tls. [{where}]")
 SERVICE_UNAVAILABLE = "421 4.3.2 Service not available, closing transmission channel"
 THROTTLED = "451 4.7.500 Server busy. Please try again later from [{peer}]. (S77714) [{where}]"
+# Microsoft Learn, "Fix email delivery issues for error code 5.7.708 in Exchange Online".
+IP_REJECTED = "550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP. [{where}]"
 RELAY_DENIED = "550 5.7.64 TenantAttribution; Relay Access Denied [{where}]"
 QUEUED = "250 2.0.0 OK <{msgid}> [Hostname={host}]"
 INTERNAL_ERROR = "451 4.3.0 Temporary server error. Please try again later [{where}]"

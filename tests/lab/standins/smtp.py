@@ -269,6 +269,10 @@ class StandinSMTP(SMTP):
         if throttle is not None and throttle["stage"] == "mail" and self.session.host_name:
             await self.push(self.reply(replies.THROTTLED))
             return
+        rejected = self.fault("ip_rejected")
+        if rejected is not None and self.peer_ip in rejected["peers"] and self.session.host_name:
+            await self.push(self.reply(replies.IP_REJECTED))
+            return
         arg, found = self._take_ext_params(arg)
         had_sender = bool(self.envelope and self.envelope.mail_from)
         await super().smtp_MAIL(arg)

@@ -35,6 +35,8 @@ SMTP_FAULTS = {
     "starttls_masked": set(),
     # The old, stricter model: the AUTH that would make a 4th concurrent session gets 432.
     "concurrency_at_auth": set(),
+    # Sending refused from these client addresses (550 5.7.708 at MAIL FROM); a login alone still works.
+    "ip_rejected": {"peers"},
 }
 ENTRA_FAULTS = {"down": set(), "500": set(), "invalid_json": set(), "bad_cert": {"kind"}}
 GRAPH_FAULTS = {"down": set(), "bad_cert": {"kind"}}
@@ -112,6 +114,8 @@ class State:
             raise ValueError(f"fault '{name}' takes no parameter(s) {', '.join(sorted(extra))}")
         if name == "bad_cert" and params.get("kind") not in BAD_CERT_KINDS:
             raise ValueError(f"bad_cert needs kind= one of {', '.join(BAD_CERT_KINDS)}")
+        if name == "ip_rejected" and (not isinstance(params.get("peers"), list) or not params["peers"]):
+            raise ValueError("ip_rejected needs peers= a non-empty list of client IP addresses")
         if name == "throttle":
             params.setdefault("stage", "mail")
             if params["stage"] not in THROTTLE_STAGES:

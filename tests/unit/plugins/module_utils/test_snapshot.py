@@ -261,3 +261,36 @@ def test_refusals(host):
     with pytest.raises(_snapshot.SnapshotError, match="neither a file"):
         _snapshot.save(str(host["snap"]), [str(fifo)], [])
     assert not host["snap"].exists(), "a refused save creates nothing"
+
+
+def test_absent_removes_the_parents_the_save_created_when_empty(host):
+    # The state directory's parents did not exist: the move leaves no directory of its own behind.
+    _snapshot.save(str(host["snap"]), [str(host["rc"])], [])
+    assert _snapshot.remove(str(host["snap"]))["changed"]
+    assert not (host["tmp"] / "state").exists()
+
+
+def test_absent_keeps_parents_that_existed_or_are_in_use(host):
+    (host["tmp"] / "state").mkdir()
+    _snapshot.save(str(host["snap"]), [str(host["rc"])], [])
+    # Something else was put beside the snapshot meanwhile (another run's snapshot, a token).
+    (host["tmp"] / "state" / "migrate" / "run-2").mkdir()
+    _snapshot.remove(str(host["snap"]))
+    assert sorted(os.listdir(host["tmp"] / "state" / "migrate")) == ["run-2"]
+    os.rmdir(host["tmp"] / "state" / "migrate" / "run-2")
+    os.rmdir(host["tmp"] / "state" / "migrate")
+    _snapshot.save(str(host["snap"]), [str(host["rc"])], [])
+    _snapshot.remove(str(host["snap"]))
+    assert (host["tmp"] / "state").is_dir() and not (host["tmp"] / "state" / "migrate").exists()
+
+
+def test_absent_never_removes_a_directory_the_index_names_outside_the_snapshot(host, tmp_path):
+    _snapshot.save(str(host["snap"]), [str(host["rc"])], [])
+    index = host["snap"] / _snapshot.INDEX
+    data = json.loads(index.read_text())
+    other = tmp_path / "empty-but-not-ours"
+    other.mkdir()
+    data["made_dirs"] = [str(other)]
+    index.write_text(json.dumps(data))
+    _snapshot.remove(str(host["snap"]))
+    assert other.is_dir() and not host["snap"].exists()
