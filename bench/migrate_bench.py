@@ -123,12 +123,12 @@ class Bench:
         r = self.playbook(playbook, hosts)
         out = {"seconds": round(time.monotonic() - t0, 3), "rc": r.rc, "load_before": load}
         out["invalid"] = None if r.rc == 0 else f"exit {r.rc}: {r.output[-1500:]}"
-        if r.rc != 0:
-            # The whole output of a failed run, for its cause (the assertion above checked it holds no secret).
-            log = RESULTS.parent / f"migrate-failed-{playbook.rsplit('.', 1)[-1]}-{len(hosts)}-{uuid.uuid4().hex[:6]}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(r.output)
-            out["log"] = str(log.relative_to(REPO))
+        # The whole output, for a failure's cause and where the time went (assert_no_leak checked it holds
+        # no secret).
+        log = RESULTS.parent / f"migrate-{playbook.rsplit('.', 1)[-1]}-{len(hosts)}-{uuid.uuid4().hex[:6]}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(r.output)
+        out["log"] = str(log.relative_to(REPO))
         if playbook == "mailops.smtp.migrate":
             self.judge_migration(out, hosts)
         return out
