@@ -236,7 +236,8 @@ def render(report: dict) -> str:
              f"{report['serial']}. The target: migrate minus its recorded waits at most {TARGET_RATIO} x "
              "configure.", "",
              "| hosts | configure (basic) | migrate | recorded waits (proofs; pacing 0) | migrate minus waits | "
-             "ratio to configure | runs counted (configure / migrate) | 1-min load before each run |",
+             "ratio to configure | runs counted (configure / migrate) | 1-min load before each run (the configure runs, "
+             "then the migrate runs) |",
              "|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in report["rows"]:
         load = ", ".join(f"{x:.1f}" for x in r["load_before"])
