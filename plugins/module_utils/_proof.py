@@ -28,6 +28,7 @@ __metaclass__ = type
 import os
 import re
 import socket
+import time
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _proof_log, _proof_send
 from ansible_collections.mailops.smtp.plugins.module_utils import _relay_hop
@@ -236,14 +237,31 @@ def designated_relay_next(view, record, relay_log, relay_wait):
     return record
 
 
+def timed(prove, *args):
+    """prove(*args), its record with waited_s: the seconds the proof took, which are spent waiting (for the
+    server's answer, msmtp or sendmail, and the relay's log), and started_at: when it began (seconds since the
+    epoch), so that the waits of hosts proving at the same time are counted once. migrate reports them."""
+    started_at, started = time.time(), time.monotonic()
+    record = prove(*args)
+    record["started_at"] = round(started_at, 3)
+    record["waited_s"] = round(time.monotonic() - started, 3)
+    return record
+
+
+def waited(proofs):
+    """The seconds all the proofs took together (the module's waited_s)."""
+    return round(sum(p.get("waited_s") or 0.0 for p in proofs), 3)
+
+
+def _lookup_one(item, relay_log, relay_wait):
+    view = {"name": item.get("name") or item.get("message_id"), "path": PATH_VIA_RELAY}
+    record = proof_record(view, RELAY_LOG, item["message_id"], False)
+    return judge_by_log(view, record, {}, relay_log, None, relay_wait)
+
+
 def lookup(items, relay_log, relay_wait=60):
     """On a designated relay's host: the fate of messages other hosts sent (kind relay_log)."""
-    out = []
-    for item in items:
-        view = {"name": item.get("name") or item.get("message_id"), "path": PATH_VIA_RELAY}
-        record = proof_record(view, RELAY_LOG, item["message_id"], False)
-        out.append(judge_by_log(view, record, {}, relay_log, None, relay_wait))
-    return out
+    return [timed(_lookup_one, item, relay_log, relay_wait) for item in items]
 
 
 def prove_all(apps, to, run, mail_from=None, ca_path=None, timeout=30, relay_log=None, relay_wait=60,
@@ -254,5 +272,5 @@ def prove_all(apps, to, run, mail_from=None, ca_path=None, timeout=30, relay_log
     domain = socket.gethostname() or None
     if domain and not re.match(r"^[A-Za-z0-9.\-]+\Z", domain):
         domain = None
-    return [prove_app(app, mail_from, to, run, ca_path, timeout, relay_log, relay_wait, check_mode, senders,
-                      log_default, domain) for app in apps]
+    return [timed(prove_app, app, mail_from, to, run, ca_path, timeout, relay_log, relay_wait, check_mode, senders,
+                  log_default, domain) for app in apps]

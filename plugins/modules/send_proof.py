@@ -215,6 +215,15 @@ proofs:
     user:
       description: The login the file names (never the password), or null.
       type: str
+    waited_s:
+      description: The seconds this proof took (sending, the server's or the relay's answer, the wait for the
+        relay's log); nearly all of it is waiting. M(mailops.smtp.send_proof) returns it so that a caller (the
+        migrate playbook's report) can tell its own time from the proofs'.
+      type: float
+    started_at:
+      description: When this proof began, in seconds since the epoch (with RV(proofs[].waited_s), the span it
+        waited).
+      type: float
   sample:
     - name: msmtp
       kind: app_command
@@ -238,6 +247,11 @@ proofs:
       path: basic
       diagnosis: basic_auth_retired
       message_id: <mailops-proof.77c0@web1>
+waited_s:
+  description: The seconds all the proofs took together (the sum of each proof's RV(proofs[].waited_s)).
+  returned: always
+  type: float
+  sample: 2.417
 """
 
 import os
@@ -316,7 +330,7 @@ def run_module():
     except _proof.ProofInputError as e:
         module.fail_json(msg=str(e))
     # Sending is not a change of the host's state; the proofs say what happened.
-    module.exit_json(changed=False, proofs=proofs)
+    module.exit_json(changed=False, proofs=proofs, waited_s=_proof.waited(proofs))
 
 
 def main():

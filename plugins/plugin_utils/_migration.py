@@ -457,6 +457,46 @@ def _proofs(moved):
     return dict((a.get("name"), a.get("proof")) for a in ((moved or {}).get("apps") or []) if isinstance(a, dict))
 
 
+def proof_spans(moved):
+    """[(started_at, waited_s)] of the proofs of a host's move (send_proof's), in the order they ran."""
+    out = []
+    for a in (moved or {}).get("apps") or []:
+        proof = a.get("proof") if isinstance(a, dict) else None
+        if isinstance(proof, dict) and proof.get("waited_s") is not None:
+            out.append((float(proof.get("started_at") or 0.0), float(proof["waited_s"])))
+    return out
+
+
+def host_timings(moved):
+    """What the move of one host spent waiting: its proofs (the server's answers, the relay's log). Migrate
+    paces nothing itself (no pause between hosts or batches; a relay's rate delay falls inside its proof's
+    wait), so pacing_wait_s is 0; it is named so that a pacing step added later is reported beside it."""
+    return {"proof_wait_s": round(sum(w for _s, w in proof_spans(moved)), 3), "pacing_wait_s": 0.0}
+
+
+def wall_seconds(spans):
+    """The seconds of wall-clock time covered by at least one of the spans [(start, length)]: hosts of one
+    batch prove at the same time, and their waits overlap."""
+    total, end = 0.0, None
+    for start, length in sorted(spans):
+        stop = start + length
+        if end is None or start >= end:
+            total += length
+            end = stop
+        elif stop > end:
+            total += stop - end
+            end = stop
+    return round(total, 3)
+
+
+def fleet_timings(hosts, moved):
+    """migration.json's timings: the proof waits of every host summed, and as wall-clock time (the part of the
+    run's own time that was spent waiting for proofs, with the waits of hosts moved together counted once)."""
+    spans = [s for h in hosts for s in proof_spans((moved or {}).get(h))]
+    return {"proof_wait_s": round(sum(w for _s, w in spans), 3), "proof_wait_wall_s": wall_seconds(spans),
+            "pacing_wait_s": 0.0}
+
+
 def report_host(host, plan, moved, before_rows, after_rows, apps, status):
     """The report entry of one host: each app before and after side by side, with its proof."""
     proofs = _proofs(moved)
@@ -485,7 +525,8 @@ def report_host(host, plan, moved, before_rows, after_rows, apps, status):
     return {"host": host, "status": status, "changes": (plan or {}).get("changes"),
             "relay": (plan or {}).get("relay"), "configure_apps": (plan or {}).get("configure_apps"),
             "message": (moved or {}).get("message") or (moved or {}).get("msg"),
-            "restored_files": (moved or {}).get("restored_files") or [], "apps": out_apps}
+            "restored_files": (moved or {}).get("restored_files") or [], "apps": out_apps,
+            "timings": host_timings(moved)}
 
 
 def password_files(hosts):
@@ -570,6 +611,7 @@ def migration_report(hosts, plans, moved, apps, before_report=None, after_report
         "hosts": entries,
         "password_files": password_files(entries),
         "retirable_credentials": retirable_credentials(entries, credentials),
+        "timings": fleet_timings(hosts, moved),
         "paths": paths or {},
     }
 

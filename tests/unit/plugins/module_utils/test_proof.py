@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -343,6 +344,26 @@ def test_a_relay_that_only_queued_is_not_an_acceptance(tmp_path):
     p = _proof.prove_all([app], "ops@contoso.com", run_cmd, relay_log=str(log), relay_wait=0, senders=Queued())[0]
     assert p["accepted"] is False and "names no delivery attempt of it" in p["message"]
     assert p["relay_queue_id"] == "77QQ"
+
+
+def test_each_proof_records_the_seconds_it_waited_and_the_module_their_sum(tmp_path):
+    # migrate subtracts these from its own time (issue 21, section 5): the server's answer and the relay's log.
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    apps = [write(tmp_path, "django", options=LOOPBACK), write(tmp_path, "grafana", options=LOOPBACK)]
+
+    class SlowQueued(Refusing):
+        def smtp_send(self, *a, **kw):
+            time.sleep(0.3)  # the server's answer
+            return _proof_send.result(True, "250 2.0.0 Ok: queued as 77QQ", "data", None, "77QQ")
+    proofs = _proof.prove_all(apps, "ops@contoso.com", run_cmd, relay_log=str(log), relay_wait=1,
+                              senders=SlowQueued())
+    # Each waited for the answer (0.3 s) and then for the relay's log until relay_wait (1 s) ran out.
+    assert all(1.3 <= p["waited_s"] < 10 for p in proofs), [p["waited_s"] for p in proofs]
+    # One after the other: the second began once the first had waited.
+    assert proofs[1]["started_at"] >= proofs[0]["started_at"] + proofs[0]["waited_s"] - 0.01
+    assert _proof.waited(proofs) == round(proofs[0]["waited_s"] + proofs[1]["waited_s"], 3)
+    assert _proof.waited([]) == 0.0
 
 
 def test_a_deferral_upstream_is_a_refusal_with_its_diagnosis(tmp_path):

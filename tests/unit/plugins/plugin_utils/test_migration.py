@@ -425,3 +425,33 @@ def test_each_plan_names_the_designated_relay_hosts_by_address_for_the_proof():
     hv = {"app1": {"smtp_configure_apps": ["grafana"]}, "relay1": {"smtp_relay_listen": ["198.18.0.9"]}}
     p = plan(hv, hosts=["app1", "relay1"])
     assert p["app1"]["relay_hosts"] == p["relay1"]["relay_hosts"] == {"198.18.0.9": "relay1"}
+
+
+def _timed(name, started_at, waited_s):
+    entry = _proof(name)
+    entry["proof"].update(started_at=started_at, waited_s=waited_s)
+    return entry
+
+
+def test_the_report_records_the_proof_waits_per_host_and_counts_overlapping_ones_once():
+    # Issue 21, section 5: the benchmark subtracts the run's recorded waits from its time.
+    hv, before, plans = _fleet()
+    moved = {"web1": {"status": "moved", "apps": [_timed("msmtp (default path)", 100.0, 1.5),
+                                                  _timed("postfix (default path)", 101.5, 3.0)]},
+             # Moved in the same batch as web1: its wait overlaps web1's from 102 to 104.5.
+             "web2": {"status": "moved", "apps": [_timed("grafana (default path)", 102.0, 4.0)]},
+             "web3": {"status": "unchanged", "apps": []}}
+    r = m.migration_report(list(hv), plans, moved, {h: v["smtp_configure_apps"] for h, v in hv.items()}, before)
+    assert [h["timings"] for h in r["hosts"]] == [{"proof_wait_s": 4.5, "pacing_wait_s": 0.0},
+                                                  {"proof_wait_s": 4.0, "pacing_wait_s": 0.0},
+                                                  {"proof_wait_s": 0.0, "pacing_wait_s": 0.0}]
+    assert r["timings"] == {"proof_wait_s": 8.5, "proof_wait_wall_s": 6.0, "pacing_wait_s": 0.0}
+
+
+def test_wall_seconds_counts_each_moment_once():
+    assert m.wall_seconds([]) == 0.0
+    assert m.wall_seconds([(10.0, 2.0), (20.0, 1.0)]) == 3.0           # apart
+    assert m.wall_seconds([(10.0, 5.0), (11.0, 1.0)]) == 5.0           # one inside the other
+    assert m.wall_seconds([(12.0, 2.0), (10.0, 3.0)]) == 4.0           # overlapping, out of order
+    # A failed host has no proof: nothing to count.
+    assert m.host_timings({"failed": True, "msg": "boom"}) == {"proof_wait_s": 0.0, "pacing_wait_s": 0.0}
