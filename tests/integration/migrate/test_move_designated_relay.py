@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.configure.conftest import read_file
-from tests.integration.migrate.test_move_restore import GRAFANA, HOST, OLD_APPS, basic_host, grafana_app  # noqa: F401
+from tests.integration.migrate.test_move_restore import GRAFANA, HOST, grafana_app
+from tests.integration.migrate.test_move_restore import basic_host  # noqa: F401  pylint: disable=unused-import
 from tests.integration.migrate.test_send_proof import by_message_id
-from tests.integration.relay.conftest import (  # noqa: F401  (fixtures)
-    CLIENT, RELAY, designated_relay_vars, pristine_relay_host, relay_runner)
+from tests.integration.relay.conftest import CLIENT, RELAY, designated_relay_vars
+# The fixtures of the relay suite, for host1 as it was before and after the module.
+from tests.integration.relay.conftest import (  # noqa: F401  pylint: disable=unused-import
+    pristine_relay_host, relay_runner)
 from tests.lab.pki_bad import load_ca
 from tests.lab.trust import lab_ca_trusted
 
