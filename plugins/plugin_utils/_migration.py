@@ -28,6 +28,7 @@ import json
 
 from ansible_collections.mailops.smtp.plugins.module_utils._presets_via_relay import DEFAULT_RELAY_PORT
 from ansible_collections.mailops.smtp.plugins.plugin_utils._configure import describe_app
+from ansible_collections.mailops.smtp.plugins.plugin_utils._relay import RelayError, mailbox_budget
 from ansible_collections.mailops.smtp.plugins.plugin_utils._relay_paths import (
     RELAY_LISTEN_VAR, RELAY_OWN_UPSTREAM_VAR, RelayPathError, app_path, own_relay_upstream)
 
@@ -342,15 +343,28 @@ def plan_fleet(hostvars, hosts, report=None, relay_choice="auto", connector=None
                                  "options (tenant, client_cert, client_key), or empty" % host)
         ctx = {"relay": relay, "relay_error": error, "connector": conn}
         plans[host] = plan_host(host, hv.get("smtp_configure_apps"), rows.get(host, []), hv, ctx, endpoint)
-    _count_relays(plans)
+    _count_relays(plans, hostvars)
     return plans
 
 
-def _count_relays(plans):
-    """Every relay the plan runs shares the oauth2 credential's mailbox: each says how many share it."""
-    running = [p for p in plans.values() if p["relay"] is not None]
-    for p in running:
-        p["relay"]["smtp_relay_mailbox_relays"] = len(running)
+def _count_relays(plans, hostvars):
+    """Every relay the plan runs shares the oauth2 credential's mailbox: each says how many share it.
+
+    Each relay needs one of the mailbox's connections: a plan with more relays than that would stop in the
+    relay role of the canary, after its files were saved. It is refused here, before anything is locked
+    for a move, with what to do instead."""
+    running = sorted(h for h, p in plans.items() if p["relay"] is not None)
+    for h in running:
+        plans[h]["relay"]["smtp_relay_mailbox_relays"] = len(running)
+    for h in running:
+        given = (hostvars.get(h) or {}).get("smtp_relay_mailbox_connections")
+        try:
+            # The relay role's own check, with its own default number of connections.
+            mailbox_budget(**({"connections": given} if given is not None else {}), relays=len(running))
+        except RelayError as exc:
+            raise MigrationError(
+                "the plan runs a relay on each of %d hosts (%s), all on the mailbox of smtp_migrate_vault: %s"
+                % (len(running), ", ".join(running), exc))
 
 
 def canary(plans, hosts):
@@ -479,6 +493,8 @@ def report_host(host, plan, moved, before_rows, after_rows, apps, status):
             "holds_password": bool(after and after.get("holds_password")) if after else (before["method"] == "basic"),
             "proof_kind": (proof or {}).get("kind"), "proof_accepted": (proof or {}).get("accepted"),
             "proof_reply": (proof or {}).get("reply"), "proof_diagnosis": (proof or {}).get("diagnosis"),
+            # The Message-ID of the proof: the message to look for at Microsoft 365 (message trace).
+            "proof_message_id": (proof or {}).get("message_id"),
         })
     return {"host": host, "status": status, "changes": (plan or {}).get("changes"),
             "relay": (plan or {}).get("relay"), "configure_apps": (plan or {}).get("configure_apps"),

@@ -221,9 +221,20 @@ def test_a_host_already_running_a_relay_on_xoauth2_gets_no_relay_again():
 
 
 def test_every_relay_of_the_plan_counts_the_relays_sharing_the_mailbox():
-    hv = {h: {"smtp_configure_apps": ["grafana"]} for h in ("a", "b", "c")}
+    # Three relays need three of the mailbox's connections (the relay role's default budget is 2).
+    hv = {h: {"smtp_configure_apps": ["grafana"], "smtp_relay_mailbox_connections": 3} for h in ("a", "b", "c")}
     p = plan(hv)
     assert {p[h]["relay"]["smtp_relay_mailbox_relays"] for h in hv} == {3}
+
+
+def test_a_plan_with_more_relays_than_the_mailbox_has_connections_is_refused():
+    # The relay role's default budget is 2 connections: the third relay would be refused in the canary's
+    # move, after its files were saved. The plan says so first, naming the hosts and the way out.
+    hv = {h: {"smtp_configure_apps": ["grafana"]} for h in ("a", "b", "c")}
+    with pytest.raises(m.MigrationError, match=r"relay on each of 3 hosts \(a, b, c\).*designated relay hosts"):
+        plan(hv)
+    hv["c"] = {"smtp_configure_apps": ["msmtp"]}
+    assert {h for h, p in plan(hv).items() if p["relay"]} == {"a", "b"}
 
 
 def test_a_rerun_after_the_move_plans_nothing():
@@ -269,13 +280,17 @@ def _fleet():
     hv = {"web1": {"smtp_configure_apps": [{"preset": "msmtp"}, {"preset": "postfix"}]},
           "web2": {"smtp_configure_apps": [{"preset": "grafana"}]},
           "web3": {"smtp_configure_apps": [{"preset": "grafana"}]}}
+    # Three relays on one mailbox: each needs one of its connections (3 at most at Microsoft 365).
+    for v in hv.values():
+        v["smtp_relay_mailbox_connections"] = 3
     before = report_of({h: [row("basic")] * len(v["smtp_configure_apps"]) for h, v in hv.items()})
     return hv, before, m.plan_fleet(hv, list(hv), report=before)
 
 
 def _proof(name, accepted=True, kind="smtp_client"):
     return {"name": name, "proof": {"name": name, "kind": kind, "accepted": accepted, "reply": "250 2.0.0 OK",
-                                    "path": "xoauth2", "diagnosis": None if accepted else "auth_failed"}}
+                                    "path": "xoauth2", "diagnosis": None if accepted else "auth_failed",
+                                    "message_id": "<proof-%s@mailops-smtp>" % name.split()[0]}}
 
 
 def test_check_mode_report_has_the_plan_and_no_after():
@@ -309,6 +324,8 @@ def test_a_finished_run_reports_proofs_after_ways_and_the_credential_to_retire()
     web1 = r["hosts"][0]
     assert [(a["before"], a["after"], a["proof_kind"], a["proof_accepted"]) for a in web1["apps"]] == [
         ("basic", "xoauth2", "app_command", True), ("basic", "via_relay", "relay_log", True)]
+    # The proof's Message-ID, to find the message at Microsoft 365.
+    assert [a["proof_message_id"] for a in web1["apps"]] == ["<proof-msmtp@mailops-smtp>", "<proof-postfix@mailops-smtp>"]
     assert r["password_files"] == []
     assert r["retirable_credentials"] == ["secret/smtp/basic", "secret/smtp/other"]
     md = m.report_markdown(r)
