@@ -286,7 +286,7 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         own_upstream = own_relay_upstream(apps or [], shared, listen, explicit)
     except RelayPathError as exc:
         raise MigrationError("%s: %s" % (host, exc))
-    entries, configure_apps, report_apps, needs_relay = [], [], [], False
+    entries, configure_apps, report_apps, taken_over, needs_relay = [], [], [], [], False
     for index, app in enumerate(apps or []):
         if not isinstance(app, dict):
             app = {"preset": str(app)}
@@ -298,6 +298,8 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         entries.append(entry)
         if new_app is not None:
             configure_apps.append(new_app)
+        elif entry["to"] == "via_relay":
+            taken_over.append(app)
         report_apps.append(_report_app(app, new_app, entry))
         needs_relay = needs_relay or own_relay
     designated = bool(_listen_addresses(listen))
@@ -308,8 +310,10 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         needs_relay = True
     relay = relay_vars(listen if designated else None) if needs_relay and upstream not in SURVIVING_UPSTREAMS else None
     changes = any(e["to"] != "unchanged" for e in entries) or relay is not None
+    # The apps the move proves: those the configure run writes, and a Postfix the host's relay takes over (it
+    # leaves configure_apps, but still sends: through that relay).
     return {"host": host, "changes": changes, "apps": entries, "configure_apps": configure_apps, "relay": relay,
-            "report_apps": report_apps}
+            "report_apps": report_apps, "proof_apps": configure_apps + taken_over}
 
 
 def _report_app(app, new_app, entry):

@@ -146,6 +146,8 @@ def test_postfix_on_a_host_with_its_own_relay_is_taken_over_by_the_relay():
     assert p["configure_apps"] == [{"preset": "msmtp"}] and p["relay"]["smtp_relay_listen"] == "loopback"
     # The after report sees that Postfix as what it is now: through the relay on its host.
     assert p["report_apps"] == [{"preset": "postfix", "options": {"mode": "via_relay"}}, {"preset": "msmtp"}]
+    # It still sends (through the relay): the move proves it beside the apps the configure run writes.
+    assert p["proof_apps"] == [{"preset": "msmtp"}, {"preset": "postfix"}]
 
 
 def test_apps_go_to_the_designated_relay_the_inventory_names():
@@ -248,7 +250,7 @@ def test_a_rerun_after_the_move_plans_nothing():
 
 def test_a_host_without_apps_has_nothing_to_move_and_bad_apps_are_refused():
     assert plan({"h": {}})["h"] == {"host": "h", "changes": False, "apps": [], "configure_apps": [], "relay": None,
-                                    "report_apps": []}
+                                    "report_apps": [], "proof_apps": []}
     with pytest.raises(m.MigrationError, match="must be a list"):
         plan({"h": {"smtp_configure_apps": "postfix"}})
 
