@@ -28,7 +28,7 @@ import json
 
 from ansible_collections.mailops.smtp.plugins.module_utils._presets_via_relay import DEFAULT_RELAY_PORT
 from ansible_collections.mailops.smtp.plugins.plugin_utils._configure import describe_app
-from ansible_collections.mailops.smtp.plugins.plugin_utils._relay import RelayError, mailbox_budget
+from ansible_collections.mailops.smtp.plugins.plugin_utils._relay import XOAUTH2_TRANSPORT, RelayError, mailbox_budget
 from ansible_collections.mailops.smtp.plugins.plugin_utils._relay_paths import (
     RELAY_LISTEN_VAR, RELAY_OWN_UPSTREAM_VAR, RelayPathError, app_path, own_relay_upstream)
 
@@ -42,6 +42,8 @@ SURVIVING_UPSTREAMS = ("xoauth2", "connector")
 NATIVE_OAUTH_PRESETS = ("msmtp", "gitlab")
 # The inventory's shared relay upstream (the smtp_relay role's default for smtp_relay_upstream).
 SHARED_UPSTREAM_VAR = "mailops_smtp_relay_upstream"
+# The smtp_relay role's number of connections of the mailbox, shared by every relay on it.
+MAILBOX_CONNECTIONS_VAR = "smtp_relay_mailbox_connections"
 LOOPBACK_RELAY = "127.0.0.1"
 # The path codes of _relay_paths.app_path() as the way an application sends (contract 1's method).
 _METHOD_OF_PATH = {
@@ -361,7 +363,7 @@ def _count_relays(plans, hostvars):
     for h in running:
         plans[h]["relay"]["smtp_relay_mailbox_relays"] = len(running)
     for h in running:
-        given = (hostvars.get(h) or {}).get("smtp_relay_mailbox_connections")
+        given = (hostvars.get(h) or {}).get(MAILBOX_CONNECTIONS_VAR)
         try:
             # The relay role's own check, with its own default number of connections.
             mailbox_budget(**({"connections": given} if given is not None else {}), relays=len(running))
@@ -369,6 +371,14 @@ def _count_relays(plans, hostvars):
             raise MigrationError(
                 "the plan runs a relay on each of %d hosts (%s), all on the mailbox of smtp_migrate_vault: %s"
                 % (len(running), ", ".join(running), exc))
+
+
+def running_relay_upstream(default_transport):
+    """The upstream of the smtp_relay relay a host's Postfix runs, from its default_transport (postconf -h), or
+    None. A rerun after the move finds the relays it set up here: the inventory names none of them, and without
+    it the applications' files (via_relay, no upstream in their marker) would look like a relay still to move."""
+    transport = str(default_transport or "").strip().split(":", 1)[0]
+    return "xoauth2" if transport == XOAUTH2_TRANSPORT else None
 
 
 def canary(plans, hosts):
@@ -628,7 +638,7 @@ def report_markdown(report):
 # -- what the playbook hands over (Ansible's lazy hostvars made plain) -------------------------------------
 
 _PLAN_VARS = ("smtp_configure_apps", "smtp_migrate_connector", RELAY_LISTEN_VAR, RELAY_OWN_UPSTREAM_VAR,
-              SHARED_UPSTREAM_VAR)
+              SHARED_UPSTREAM_VAR, MAILBOX_CONNECTIONS_VAR)
 
 
 def plain(value):

@@ -438,3 +438,17 @@ def test_a_run_that_moved_no_host_is_planned_not_stopped():
     r = m.migration_report(list(hv), plans, {}, {h: v["smtp_configure_apps"] for h, v in hv.items()}, before)
     assert r["state"] == "planned" and r["message"] is None
     assert [h["status"] for h in r["hosts"]] == ["not_run"] * 3
+
+
+@pytest.mark.parametrize("transport,upstream", [("mailops_xoauth2:[smtp.office365.com]:587\n", "xoauth2"),
+                                                ("smtp", None), ("", None), (None, None)])
+def test_the_relay_a_host_runs_is_read_from_its_postfix_transport(transport, upstream):
+    assert m.running_relay_upstream(transport) == upstream
+    assert FilterModule().filters()["migrate_relay_running"](transport) == upstream
+
+
+def test_the_plan_reads_the_mailbox_connections_from_hostvars():
+    hv = {h: {"smtp_configure_apps": ["grafana"], "smtp_relay_mailbox_connections": 3, "other": 1}
+          for h in ("a", "b", "c")}
+    inputs = m.host_inputs(hv, list(hv), m._PLAN_VARS)
+    assert inputs["a"] == {"smtp_configure_apps": ["grafana"], "smtp_relay_mailbox_connections": 3}
