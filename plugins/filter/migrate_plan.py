@@ -4,7 +4,7 @@
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The filters of the smtp_migrate role: migrate_plan, migrate_plan_table, migrate_canary, migrate_report,
-migrate_report_markdown, migrate_batch_stopped, migrate_reach and migrate_locks.
+migrate_report_markdown, migrate_batch_stopped, migrate_reach, migrate_locks and migrate_relay_running.
 
 One file for all (named after the first); each is documented in its own .yml beside it. The decisions are in
 plugins/plugin_utils/_migration.py.
@@ -32,6 +32,10 @@ def migrate_plan(hostvars, hosts, report=None, relay="auto", connector=None, end
 
 def migrate_plan_table(plans, hosts):
     return m.plan_table(m.plain(plans) or {}, list(hosts or []))
+
+
+def migrate_relay_running(default_transport):
+    return m.running_relay_upstream(default_transport)
 
 
 def migrate_canary(plans, hosts):
@@ -93,4 +97,5 @@ class FilterModule(object):
             "migrate_batch_stopped": migrate_batch_stopped,
             "migrate_reach": migrate_reach,
             "migrate_locks": migrate_locks,
+            "migrate_relay_running": migrate_relay_running,
         }

@@ -24,6 +24,7 @@ import re
 
 from ansible_collections.mailops.smtp.plugins.module_utils import _marker
 from ansible_collections.mailops.smtp.plugins.module_utils._mask import assignment
+from ansible_collections.mailops.smtp.plugins.module_utils._proof_read import RELAY_XOAUTH2_TRANSPORT
 
 # Key names that hold a login password in the presets' and the usual applications' files
 # (password, smtp_password, MAIL_PASSWORD, spring.mail.password, passwd, pass, pwd); msmtp's
@@ -107,11 +108,18 @@ def sasl_map_path(settings, directory):
     return path if path.startswith("/") else (os.path.join(directory, path) if path else None)
 
 
+def relay_took_over(settings):
+    """Whether the smtp_relay role's xoauth2 transport sends this Postfix's mail (it logs in with XOAUTH2)."""
+    return settings.get("default_transport", "").split(":", 1)[0].strip() == RELAY_XOAUTH2_TRANSPORT
+
+
 def postfix_method(settings, map_holds_password):
     """Postfix: a SASL map with an entry is basic; a relayhost at the tenant's MX host (port 25) is the
     connector; another relayhost with no login is a relay of ours."""
     if map_holds_password:
         return "basic"
+    if relay_took_over(settings):
+        return "xoauth2"
     relayhost = settings.get("relayhost", "")
     if _CONNECTOR_HOST.search(relayhost):
         return "connector"
@@ -161,8 +169,10 @@ def _observe_postfix(out, directory):
     if text is None:
         return
     out["exists"] = True
-    out["marker"] = _marker.parse(text)
     settings = postfix_settings(text)
+    # The postfix preset's marker says what the preset wrote; once the smtp_relay role took this Postfix
+    # over (its xoauth2 transport), the preset's way (basic, say) is no longer what the file does.
+    out["marker"] = None if relay_took_over(settings) else _marker.parse(text)
     map_path = sasl_map_path(settings, directory)
     map_text = read_text(map_path) if map_path else None
     password = bool(map_text) and _map_holds_password(map_text)

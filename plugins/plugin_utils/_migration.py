@@ -28,6 +28,7 @@ import json
 
 from ansible_collections.mailops.smtp.plugins.module_utils._presets_via_relay import DEFAULT_RELAY_PORT
 from ansible_collections.mailops.smtp.plugins.plugin_utils._configure import describe_app
+from ansible_collections.mailops.smtp.plugins.plugin_utils._relay import XOAUTH2_TRANSPORT, RelayError, mailbox_budget
 from ansible_collections.mailops.smtp.plugins.plugin_utils._relay_paths import (
     RELAY_LISTEN_VAR, RELAY_OWN_UPSTREAM_VAR, RelayPathError, app_path, own_relay_upstream)
 
@@ -41,6 +42,8 @@ SURVIVING_UPSTREAMS = ("xoauth2", "connector")
 NATIVE_OAUTH_PRESETS = ("msmtp", "gitlab")
 # The inventory's shared relay upstream (the smtp_relay role's default for smtp_relay_upstream).
 SHARED_UPSTREAM_VAR = "mailops_smtp_relay_upstream"
+# The smtp_relay role's number of connections of the mailbox, shared by every relay on it.
+MAILBOX_CONNECTIONS_VAR = "smtp_relay_mailbox_connections"
 LOOPBACK_RELAY = "127.0.0.1"
 # The path codes of _relay_paths.app_path() as the way an application sends (contract 1's method).
 _METHOD_OF_PATH = {
@@ -285,7 +288,7 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         own_upstream = own_relay_upstream(apps or [], shared, listen, explicit)
     except RelayPathError as exc:
         raise MigrationError("%s: %s" % (host, exc))
-    entries, configure_apps, report_apps, needs_relay = [], [], [], False
+    entries, configure_apps, report_apps, taken_over, needs_relay = [], [], [], [], False
     for index, app in enumerate(apps or []):
         if not isinstance(app, dict):
             app = {"preset": str(app)}
@@ -297,6 +300,8 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         entries.append(entry)
         if new_app is not None:
             configure_apps.append(new_app)
+        elif entry["to"] == "via_relay":
+            taken_over.append(app)
         report_apps.append(_report_app(app, new_app, entry))
         needs_relay = needs_relay or own_relay
     designated = bool(_listen_addresses(listen))
@@ -307,8 +312,10 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         needs_relay = True
     relay = relay_vars(listen if designated else None) if needs_relay and upstream not in SURVIVING_UPSTREAMS else None
     changes = any(e["to"] != "unchanged" for e in entries) or relay is not None
+    # The apps the move proves: those the configure run writes, and a Postfix the host's relay takes over (it
+    # leaves configure_apps, but still sends: through that relay).
     return {"host": host, "changes": changes, "apps": entries, "configure_apps": configure_apps, "relay": relay,
-            "report_apps": report_apps}
+            "report_apps": report_apps, "proof_apps": configure_apps + taken_over}
 
 
 def _report_app(app, new_app, entry):
@@ -344,15 +351,36 @@ def plan_fleet(hostvars, hosts, report=None, relay_choice="auto", connector=None
         plans[host] = plan_host(host, hv.get("smtp_configure_apps"), rows.get(host, []), hv, ctx, endpoint)
         # Where the move reads the verdict of a proof through a designated relay: that relay host's log.
         plans[host]["relay_hosts"] = dict((r["address"], r["host"]) for r in relays)
-    _count_relays(plans)
+    _count_relays(plans, hostvars)
     return plans
 
 
-def _count_relays(plans):
-    """Every relay the plan runs shares the oauth2 credential's mailbox: each says how many share it."""
-    running = [p for p in plans.values() if p["relay"] is not None]
-    for p in running:
-        p["relay"]["smtp_relay_mailbox_relays"] = len(running)
+def _count_relays(plans, hostvars):
+    """Every relay the plan runs shares the oauth2 credential's mailbox: each says how many share it.
+
+    Each relay needs one of the mailbox's connections: a plan with more relays than that would stop in the
+    relay role of the canary, after its files were saved. It is refused here, before anything is locked
+    for a move, with what to do instead."""
+    running = sorted(h for h, p in plans.items() if p["relay"] is not None)
+    for h in running:
+        plans[h]["relay"]["smtp_relay_mailbox_relays"] = len(running)
+    for h in running:
+        given = (hostvars.get(h) or {}).get(MAILBOX_CONNECTIONS_VAR)
+        try:
+            # The relay role's own check, with its own default number of connections.
+            mailbox_budget(**({"connections": given} if given is not None else {}), relays=len(running))
+        except RelayError as exc:
+            raise MigrationError(
+                "the plan runs a relay on each of %d hosts (%s), all on the mailbox of smtp_migrate_vault: %s"
+                % (len(running), ", ".join(running), exc))
+
+
+def running_relay_upstream(default_transport):
+    """The upstream of the smtp_relay relay a host's Postfix runs, from its default_transport (postconf -h), or
+    None. A rerun after the move finds the relays it set up here: the inventory names none of them, and without
+    it the applications' files (via_relay, no upstream in their marker) would look like a relay still to move."""
+    transport = str(default_transport or "").strip().split(":", 1)[0]
+    return "xoauth2" if transport == XOAUTH2_TRANSPORT else None
 
 
 def canary(plans, hosts):
@@ -521,6 +549,8 @@ def report_host(host, plan, moved, before_rows, after_rows, apps, status):
             "holds_password": bool(after and after.get("holds_password")) if after else (before["method"] == "basic"),
             "proof_kind": (proof or {}).get("kind"), "proof_accepted": (proof or {}).get("accepted"),
             "proof_reply": (proof or {}).get("reply"), "proof_diagnosis": (proof or {}).get("diagnosis"),
+            # The Message-ID of the proof: the message to look for at Microsoft 365 (message trace).
+            "proof_message_id": (proof or {}).get("message_id"),
         })
     return {"host": host, "status": status, "changes": (plan or {}).get("changes"),
             "relay": (plan or {}).get("relay"), "configure_apps": (plan or {}).get("configure_apps"),
@@ -652,7 +682,7 @@ def report_markdown(report):
 # -- what the playbook hands over (Ansible's lazy hostvars made plain) -------------------------------------
 
 _PLAN_VARS = ("smtp_configure_apps", "smtp_migrate_connector", RELAY_LISTEN_VAR, RELAY_OWN_UPSTREAM_VAR,
-              SHARED_UPSTREAM_VAR)
+              SHARED_UPSTREAM_VAR, MAILBOX_CONNECTIONS_VAR)
 
 
 def plain(value):

@@ -116,3 +116,15 @@ def test_the_settings_engine_observes_at_the_preset_path():
     assert got["path"] == "/nonexistent-dir-of-the-test/main.cf" and not got["exists"]
     with pytest.raises(engine.SettingsError):
         engine.observe({"format": "env"})
+
+
+def test_a_postfix_the_relay_took_over_logs_in_with_xoauth2_whatever_the_preset_s_old_marker_says(tmp_path):
+    # The postfix preset's marker (auth basic) stays at the top of main.cf when the smtp_relay role takes this
+    # Postfix over: the relay's xoauth2 transport is what the file does now.
+    d = tmp_path / "postfix"
+    d.mkdir()
+    (d / "main.cf").write_text("# managed by mailops.smtp: credential secret/smtp/basic version 1 auth basic\n"
+                               "default_transport = mailops_xoauth2:[smtp.office365.com]:587\n"
+                               "relay_transport = mailops_xoauth2:[smtp.office365.com]:587\n")
+    got = _observe.observe("postfix", None, str(d))
+    assert got["marker"] is None and got["settings"] == {"method": "xoauth2", "holds_password": False}

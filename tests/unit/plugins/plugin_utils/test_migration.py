@@ -146,6 +146,8 @@ def test_postfix_on_a_host_with_its_own_relay_is_taken_over_by_the_relay():
     assert p["configure_apps"] == [{"preset": "msmtp"}] and p["relay"]["smtp_relay_listen"] == "loopback"
     # The after report sees that Postfix as what it is now: through the relay on its host.
     assert p["report_apps"] == [{"preset": "postfix", "options": {"mode": "via_relay"}}, {"preset": "msmtp"}]
+    # It still sends (through the relay): the move proves it beside the apps the configure run writes.
+    assert p["proof_apps"] == [{"preset": "msmtp"}, {"preset": "postfix"}]
 
 
 def test_apps_go_to_the_designated_relay_the_inventory_names():
@@ -221,9 +223,20 @@ def test_a_host_already_running_a_relay_on_xoauth2_gets_no_relay_again():
 
 
 def test_every_relay_of_the_plan_counts_the_relays_sharing_the_mailbox():
-    hv = {h: {"smtp_configure_apps": ["grafana"]} for h in ("a", "b", "c")}
+    # Three relays need three of the mailbox's connections (the relay role's default budget is 2).
+    hv = {h: {"smtp_configure_apps": ["grafana"], "smtp_relay_mailbox_connections": 3} for h in ("a", "b", "c")}
     p = plan(hv)
     assert {p[h]["relay"]["smtp_relay_mailbox_relays"] for h in hv} == {3}
+
+
+def test_a_plan_with_more_relays_than_the_mailbox_has_connections_is_refused():
+    # The relay role's default budget is 2 connections: the third relay would be refused in the canary's
+    # move, after its files were saved. The plan says so first, naming the hosts and the way out.
+    hv = {h: {"smtp_configure_apps": ["grafana"]} for h in ("a", "b", "c")}
+    with pytest.raises(m.MigrationError, match=r"relay on each of 3 hosts \(a, b, c\).*designated relay hosts"):
+        plan(hv)
+    hv["c"] = {"smtp_configure_apps": ["msmtp"]}
+    assert {h for h, p in plan(hv).items() if p["relay"]} == {"a", "b"}
 
 
 def test_a_rerun_after_the_move_plans_nothing():
@@ -237,7 +250,7 @@ def test_a_rerun_after_the_move_plans_nothing():
 
 def test_a_host_without_apps_has_nothing_to_move_and_bad_apps_are_refused():
     assert plan({"h": {}})["h"] == {"host": "h", "changes": False, "apps": [], "configure_apps": [], "relay": None,
-                                    "report_apps": [], "relay_hosts": {}}
+                                    "report_apps": [], "proof_apps": [], "relay_hosts": {}}
     with pytest.raises(m.MigrationError, match="must be a list"):
         plan({"h": {"smtp_configure_apps": "postfix"}})
 
@@ -269,13 +282,17 @@ def _fleet():
     hv = {"web1": {"smtp_configure_apps": [{"preset": "msmtp"}, {"preset": "postfix"}]},
           "web2": {"smtp_configure_apps": [{"preset": "grafana"}]},
           "web3": {"smtp_configure_apps": [{"preset": "grafana"}]}}
+    # Three relays on one mailbox: each needs one of its connections (3 at most at Microsoft 365).
+    for v in hv.values():
+        v["smtp_relay_mailbox_connections"] = 3
     before = report_of({h: [row("basic")] * len(v["smtp_configure_apps"]) for h, v in hv.items()})
     return hv, before, m.plan_fleet(hv, list(hv), report=before)
 
 
 def _proof(name, accepted=True, kind="smtp_client"):
     return {"name": name, "proof": {"name": name, "kind": kind, "accepted": accepted, "reply": "250 2.0.0 OK",
-                                    "path": "xoauth2", "diagnosis": None if accepted else "auth_failed"}}
+                                    "path": "xoauth2", "diagnosis": None if accepted else "auth_failed",
+                                    "message_id": "<proof-%s@mailops-smtp>" % name.split()[0]}}
 
 
 def test_check_mode_report_has_the_plan_and_no_after():
@@ -309,6 +326,8 @@ def test_a_finished_run_reports_proofs_after_ways_and_the_credential_to_retire()
     web1 = r["hosts"][0]
     assert [(a["before"], a["after"], a["proof_kind"], a["proof_accepted"]) for a in web1["apps"]] == [
         ("basic", "xoauth2", "app_command", True), ("basic", "via_relay", "relay_log", True)]
+    # The proof's Message-ID, to find the message at Microsoft 365.
+    assert [a["proof_message_id"] for a in web1["apps"]] == ["<proof-msmtp@mailops-smtp>", "<proof-postfix@mailops-smtp>"]
     assert r["password_files"] == []
     assert r["retirable_credentials"] == ["secret/smtp/basic", "secret/smtp/other"]
     md = m.report_markdown(r)
@@ -455,3 +474,17 @@ def test_wall_seconds_counts_each_moment_once():
     assert m.wall_seconds([(12.0, 2.0), (10.0, 3.0)]) == 4.0           # overlapping, out of order
     # A failed host has no proof: nothing to count.
     assert m.host_timings({"failed": True, "msg": "boom"}) == {"proof_wait_s": 0.0, "pacing_wait_s": 0.0}
+
+
+@pytest.mark.parametrize("transport,upstream", [("mailops_xoauth2:[smtp.office365.com]:587\n", "xoauth2"),
+                                                ("smtp", None), ("", None), (None, None)])
+def test_the_relay_a_host_runs_is_read_from_its_postfix_transport(transport, upstream):
+    assert m.running_relay_upstream(transport) == upstream
+    assert FilterModule().filters()["migrate_relay_running"](transport) == upstream
+
+
+def test_the_plan_reads_the_mailbox_connections_from_hostvars():
+    hv = {h: {"smtp_configure_apps": ["grafana"], "smtp_relay_mailbox_connections": 3, "other": 1}
+          for h in ("a", "b", "c")}
+    inputs = m.host_inputs(hv, list(hv), m._PLAN_VARS)
+    assert inputs["a"] == {"smtp_configure_apps": ["grafana"], "smtp_relay_mailbox_connections": 3}
