@@ -206,11 +206,16 @@ lab_up() {
 
 # The integration suite runs in two shards at once, each on a lab of its own: most of
 # its time is spent waiting on hosts, timers and the stand-ins' scaled clocks, not on
-# the CPU. SHARD_B (the relay and rotation suites, which wait the longest) runs on a
+# the CPU. SHARD_B (the rotation suite and most of migrate's, which wait the longest) runs on a
 # second lab, .lab-b (its own prefix and subnet), the rest on the main lab.
 # MAILOPS_TEST_SERIAL=1 runs the whole suite on the main lab instead.
 LABDIR_B=$ROOT/.lab-b
-SHARD_B=(tests/integration/rotate tests/integration/relay tests/integration/migrate)
+# Balanced by the times each file took on a lab: the relay suite and migrate's
+# failure tests (the longest file) run on shard A, every other migrate file on shard B.
+SHARD_B=(tests/integration/rotate
+         tests/integration/migrate/test_graph_send.py tests/integration/migrate/test_migrate_check.py
+         tests/integration/migrate/test_migrate_fleet.py tests/integration/migrate/test_move_designated_relay.py
+         tests/integration/migrate/test_move_restore.py tests/integration/migrate/test_send_proof.py)
 integration_pytest() {  # lab dir, pytest arguments...
   local lab=$1 tmp; shift
   # A base for tmp_path of its own (short: some tests put sockets there), removed after.
