@@ -446,4 +446,3 @@ def _made_dirs(snapshot_dir):
         return []
     # Only ancestors of the snapshot directory: the index is never a way to remove anything else.
     return [d for d in made if isinstance(d, str) and d != snapshot_dir and _inside(snapshot_dir, d)]
-
