@@ -113,7 +113,8 @@ def test_json_and_sidecar(tmp_path):
         data = json.loads((d / "app.json").read_text(encoding="utf-8"))
         assert data == {"keep": [1, 2], "smtp": {"other": True, "password": pw, "host": "smtp.office365.com"}}
         side = json.loads((d / "app.json.mailops-smtp.json").read_text())
-        assert side == {"managed_by": "mailops.smtp", "credential": "secret/smtp/o365-mailer", "version": "3"}
+        assert side == {"managed_by": "mailops.smtp", "credential": "secret/smtp/o365-mailer", "version": "3",
+                        "auth": "basic"}
 
 
 def test_properties_java(tmp_path, java_reader):
