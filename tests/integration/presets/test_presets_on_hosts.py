@@ -301,7 +301,8 @@ def check_host3(lab, standins, props_reader, cred, version, tmp_path):
         lab.host_run(h, [HOST_PYTHON, "-c", py, "/srv/app/mail.json", "/srv/app/mail.yml"]).stdout)
     mail = {"host": SUBMISSION, "port": 587, "user": user, "password": pw}
     assert data == {"keep": [1, 2], "mail": dict(mail, other=True)}
-    assert side == {"managed_by": "mailops.smtp", "credential": "secret/smtp/presets-host3", "version": str(version)}
+    assert side == {"managed_by": "mailops.smtp", "credential": "secret/smtp/presets-host3", "version": str(version),
+                    "auth": "basic"}
     assert yml == {"app": {"name": "x"}, "mail": mail}
     text = host_read(lab, h, "/srv/app/mail.yml")
     assert "# inline kept" in text and "# top comment" in text
