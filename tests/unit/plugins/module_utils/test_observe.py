@@ -128,3 +128,8 @@ def test_a_postfix_the_relay_took_over_logs_in_with_xoauth2_whatever_the_preset_
                                "relay_transport = mailops_xoauth2:[smtp.office365.com]:587\n")
     got = _observe.observe("postfix", None, str(d))
     assert got["marker"] is None and got["settings"] == {"method": "xoauth2", "holds_password": False}
+
+
+def test_a_postfix_that_delivers_by_itself_is_not_set_up_yet():
+    assert _observe.postfix_method({"relayhost": ""}, False) == "none"
+    assert _observe.postfix_method({"relayhost": "[smtp.office365.com]:587"}, True) == "basic"
