@@ -3,12 +3,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark of mailops.smtp.migrate beside the configure run over the same hosts (issue 21, section 5).
 
-    .venv/bin/python bench/migrate_bench.py [--hosts 2] [--apps relay|msmtp] [--runs 3] [--serial 10%]
+    .venv/bin/python bench/migrate_bench.py [--hosts 10,25] [--apps designated|relay|msmtp] [--runs 3] [--serial 10%]
                                             [--state-dir .lab-bench-migrate] [--keep-lab] [--update-doc]
 
 Brings up a lab of max(--hosts) hosts under --state-dir (unless one is already up there). The apps of every
-host (--apps): `relay`, msmtp, Grafana and Django (msmtp moves to XOAUTH2, Grafana and Django go through a
-relay on their host, which takes the host's Postfix over), or `msmtp` alone. In each of --runs rounds, for
+host (--apps): msmtp, Grafana and Django (msmtp moves to XOAUTH2, Grafana and Django go through a relay:
+`designated` or `relay`, below), or `msmtp` alone. In each of --runs rounds, for
 each N: the first N hosts are reset (no app file, the lab's own Postfix), then (a) `mailops.smtp.configure`
 puts their apps on basic auth (the basic credential in Vault), then (b) `mailops.smtp.migrate` moves them
 off it, each timed around the ansible-playbook process, one after the other. A (b) run counts only when it
@@ -16,10 +16,12 @@ exits 0, its migration.json says `done` and every host `moved` with every proof 
 recorded waits are its migration.json's `timings.proof_wait_wall_s` (the proofs' own time, the waits of
 hosts of one batch counted once) and `timings.pacing_wait_s`.
 
-Why the default is 2 hosts, not the issue's 10 and 25: the relays of one mailbox share its connections
-(2 by default, 3 at most), so migrate refuses a plan with a relay on each of more than 2 hosts; more hosts
-need a designated relay host, whose log the proof cannot read yet (awaiting_relay_log). `--apps msmtp`
-runs at any N, with one app a host.
+`--apps designated` (the issue's fleet, any N; the default with --hosts 10,25): the same three apps, and
+the first host is a designated relay (smtp_relay_listen on its address, STARTTLS with a lab-CA certificate,
+the lab's subnet allowed), so the Grafana and Django of every other host go through it, and the proof of
+each is read in its log. Every host trusts the lab CA for that (tests/lab/trust.py), once per bench.
+`--apps relay` puts a relay on each host, which the mailbox's connections cap at 2 hosts (the relays of
+one mailbox share them: 2 by default, 3 at most). `--apps msmtp` runs at any N, with one app a host.
 
 The target: migrate's time minus those waits at most 2 x configure's. Medians go to stdout and
 bench/results/migrate.json; --update-doc rewrites the block in docs/performance.md.
@@ -60,6 +62,10 @@ APP_SETS = {
     # host are refused: both would write the token refresher's credential file.)
     "msmtp": [{"preset": "msmtp"}],
 }
+# The same three apps; the first host of the lab is the designated relay of the others (Bench.designate).
+APP_SETS["designated"] = APP_SETS["relay"]
+RELAY_CERT, RELAY_KEY = "/etc/ssl/mailops-relay/relay.pem", "/etc/ssl/private/mailops-relay.key"
+
 
 
 def loadavg() -> list[float]:
@@ -68,14 +74,19 @@ def loadavg() -> list[float]:
 
 
 class Bench:
-    def __init__(self, lab, standins, work: Path, serial: str | None, apps: list):
+    def __init__(self, lab, standins, work: Path, serial: str | None, apps: list, designated: bool = False):
         from tests.integration.migrate.conftest import Migration
         self.lab = lab
         self.serial = serial
+        self.work = work
+        self.designated = designated
         # The apps are the inventory's (a second inventory source), as an operator's are: an extra var would
         # outrank the new smtp_configure_apps that migrate gives the configure role of each move.
         self.apps_inventory = work / "apps-inventory.yml"
-        self.apps_inventory.write_text(json.dumps({"all": {"vars": {"smtp_configure_apps": apps}}}))
+        inventory = {"all": {"vars": {"smtp_configure_apps": apps}}}
+        if designated:
+            inventory["all"]["hosts"] = {lab.hosts[0]["name"]: self.designate()}
+        self.apps_inventory.write_text(json.dumps(inventory))
         tag = uuid.uuid4().hex[:10]
         self.mig = Migration(lab, standins, work, [], f"smtp/bench-basic-{tag}", f"smtp/bench-oauth-{tag}")
         self.mig.secrets += [standins.password, standins.app.secret]
@@ -88,6 +99,26 @@ class Bench:
         client.secrets.kv.v2.create_or_update_secret(path=self.mig.oauth_path, mount_point="secret", secret={
             "username": standins.mailbox, "tenant_id": standins.app.tenant_id,
             "client_id": standins.app.client_id, "client_secret": standins.app.secret})
+
+    def designate(self) -> dict:
+        """The first host as the designated relay of the others: a lab-CA certificate for its address, and every
+        host trusting the lab CA (Grafana and Django verify the relay against the system store only)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tests.integration.relay.conftest import DOMAIN
+        from tests.lab.pki_bad import load_ca
+        from tests.lab.trust import trust
+        relay = self.lab.hosts[0]
+        ca = load_ca(Path(self.lab.state["pki"]["ca"]), Path(self.lab.state["pki"]["ca_key"]), self.work / "pki")
+        leaf = ca.issue("bench-relay", [relay["ip"]])
+        self.lab.host_run(relay["name"], ["sh", "-c", 'install -D -m 0644 "$1" "$3" && install -D -m 0600 "$2" "$4"',
+                                          "sh", str(leaf.cert), str(leaf.key), RELAY_CERT, RELAY_KEY])
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda h: trust(self.lab, h["name"]), self.lab.hosts))
+        subnet = relay["ip"].rsplit(".", 1)[0] + ".0/24"
+        return {"smtp_relay_listen": [relay["ip"]], "smtp_relay_allowed_networks": [subnet],
+                "smtp_relay_tls_cert": RELAY_CERT, "smtp_relay_tls_key": RELAY_KEY,
+                "smtp_relay_recipient_domains": [DOMAIN], "smtp_relay_rewrite_sender": False}
 
     def reset(self, hosts: list[str]) -> None:
         """The hosts as the lab made them: its Postfix, no app file, no relay, nothing queued."""
@@ -161,6 +192,14 @@ class Bench:
 
     def close(self, hosts: list[str]) -> None:
         self.reset(hosts)
+        if self.designated:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from tests.lab.trust import untrust
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda h: untrust(self.lab, h["name"]), self.lab.hosts))
+            self.lab.host_run(self.lab.hosts[0]["name"], ["rm", "-rf", RELAY_CERT, RELAY_KEY,
+                                                          str(Path(RELAY_CERT).parent)], check=False)
         client = self.mig.vault()
         for path in (self.mig.basic_path, self.mig.oauth_path):
             for p in (path, path + ".lock"):
@@ -178,7 +217,8 @@ def inner(args) -> int:
     raw: dict = {str(n): [] for n in args.hosts}
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="migrate-bench-") as tmp:
-        bench = Bench(lab, lab_standins(Path(tmp) / "standins"), Path(tmp), args.serial, APP_SETS[args.apps])
+        bench = Bench(lab, lab_standins(Path(tmp) / "standins"), Path(tmp), args.serial, APP_SETS[args.apps],
+                      designated=args.apps == "designated")
         try:
             for i in range(args.runs):
                 for n in args.hosts:
@@ -256,12 +296,13 @@ def _ints(text: str) -> list[int]:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hosts", type=_ints, default=[2])
+    ap.add_argument("--hosts", type=_ints, default=[10, 25])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--serial", help="smtp_migrate_serial (default: the playbook's, 10%%)")
-    ap.add_argument("--apps", choices=sorted(APP_SETS), default="relay",
-                    help="the apps a host: relay (msmtp, Grafana and Django through a relay on each host: at most "
-                         "2 hosts) or msmtp (msmtp alone, to XOAUTH2: any number of hosts)")
+    ap.add_argument("--apps", choices=sorted(APP_SETS), default="designated",
+                    help="the apps a host: designated (msmtp, Grafana and Django, the first host the others' relay), "
+                         "relay (the same through a relay on each host: at most 2 hosts) or msmtp (msmtp alone, "
+                         "to XOAUTH2)")
     add_lab_options(ap, ".lab-bench-migrate")
     args = ap.parse_args(argv)
     return dispatch(inner, args, argv, __file__, max(args.hosts))

@@ -305,12 +305,13 @@ def plan_host(host, apps, rows, hostvars_host, ctx, endpoint="m365"):
         report_apps.append(_report_app(app, new_app, entry))
         needs_relay = needs_relay or own_relay
     designated = bool(_listen_addresses(listen))
-    # A relay host the inventory designates but names no upstream for runs the smtp_relay role's default.
-    upstream = own_upstream or ("xoauth2" if designated else None)
-    if designated and upstream not in SURVIVING_UPSTREAMS:
-        # A designated relay host on a basic upstream: its relay moves in its own plan.
+    # own_upstream is the upstream the relay of this host is known to run: declared (smtp_relay_upstream), or
+    # seen by the before phase (Postfix's transport, migrate_relay_running). A designated relay host not known
+    # to run one on a surviving upstream (none yet, or basic) gets its relay in its own plan; the other hosts'
+    # applications send through it, so it moves first (canary()).
+    if designated and own_upstream not in SURVIVING_UPSTREAMS:
         needs_relay = True
-    relay = relay_vars(listen if designated else None) if needs_relay and upstream not in SURVIVING_UPSTREAMS else None
+    relay = relay_vars(listen if designated else None) if needs_relay and own_upstream not in SURVIVING_UPSTREAMS else None
     changes = any(e["to"] != "unchanged" for e in entries) or relay is not None
     # The apps the move proves: those the configure run writes, and a Postfix the host's relay takes over (it
     # leaves configure_apps, but still sends: through that relay).

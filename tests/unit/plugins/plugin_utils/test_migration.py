@@ -173,8 +173,22 @@ def test_a_designated_relay_on_basic_moves_its_own_upstream_and_is_the_canary():
     assert m.canary(p, ["app1", "relay1"]) == "relay1"
 
 
-def test_a_designated_relay_with_no_upstream_named_runs_the_role_default_and_stays():
-    hv = {"relay1": {"smtp_configure_apps": [], "smtp_relay_listen": "198.18.0.9"}}
+def test_a_designated_relay_not_seen_running_is_set_up_in_its_own_plan_first():
+    # The inventory designates it, but neither names its upstream nor did the before phase see its Postfix run
+    # the relay (mailops_smtp_relay_upstream): its clients would send to nothing, so it gets the relay, first.
+    hv = {"app1": {"smtp_configure_apps": [{"preset": "grafana"}]},
+          "relay1": {"smtp_configure_apps": [], "smtp_relay_listen": "198.18.0.9"}}
+    p = plan(hv, hosts=["app1", "relay1"])
+    assert p["relay1"]["relay"] == {"smtp_relay_upstream": "xoauth2", "smtp_relay_listen": "198.18.0.9",
+                                    "smtp_relay_mailbox_relays": 1}
+    assert p["relay1"]["changes"] is True
+    assert m.canary(p, ["app1", "relay1"]) == "relay1"
+
+
+def test_a_designated_relay_seen_running_xoauth2_stays():
+    # The before phase sets mailops_smtp_relay_upstream from Postfix's transport (migrate_relay_running).
+    hv = {"relay1": {"smtp_configure_apps": [], "smtp_relay_listen": "198.18.0.9",
+                     "mailops_smtp_relay_upstream": "xoauth2"}}
     assert plan(hv)["relay1"]["relay"] is None and plan(hv)["relay1"]["changes"] is False
 
 
