@@ -112,8 +112,8 @@ options:
   message_ids:
     description:
       - On a designated relay's host, look up messages other hosts' runs sent through this relay in
-        O(relay_log) instead of sending anything; each proof is of kind V(relay_log). O(apps) may then be
-        empty.
+        O(relay_log) (default, this host's Postfix log as above) instead of sending anything; each proof is of
+        kind V(relay_log). O(apps) may then be empty.
       - Each item needs C(message_id) and may have C(name); the other keys are ignored, so the proofs of the
         other host's run (those with RV(proofs[].awaiting_relay_log)) can be given as they are.
     type: list
@@ -319,11 +319,13 @@ def run_module():
     p = module.params
     try:
         if p["message_ids"]:
-            if not p["relay_log"]:
-                module.fail_json(msg="message_ids needs relay_log: the path of this relay's Postfix log")
+            relay_log = p["relay_log"] or _proof.default_relay_log(command_runner(module))
+            if not relay_log:
+                module.fail_json(msg="this host's Postfix names no maillog_file and there is no %s: give relay_log, "
+                                     "the path of this relay's Postfix log" % _proof.SYSLOG_MAIL)
             if not all(isinstance(i.get("message_id"), str) and i["message_id"] for i in p["message_ids"]):
                 module.fail_json(msg="each item of message_ids needs message_id (a proof's message_id)")
-            proofs = [] if module.check_mode else _proof.lookup(p["message_ids"], p["relay_log"], p["relay_wait"])
+            proofs = [] if module.check_mode else _proof.lookup(p["message_ids"], relay_log, p["relay_wait"])
         else:
             proofs = _proof.prove_all(p["apps"], p["to"], command_runner(module), p["mail_from"], p["ca_path"],
                                       p["timeout"], p["relay_log"], p["relay_wait"], module.check_mode)
