@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark of mailops.smtp.migrate beside the configure run over the same hosts (issue 21, section 5).
 
-    .venv/bin/python bench/migrate_bench.py [--hosts 10,25] [--apps designated|relay|msmtp] [--runs 3] [--serial 10%]
+    .venv/bin/python bench/migrate_bench.py [--hosts 10,25] [--apps designated|relay|msmtp] [--runs 3] [--serial 10%,100%]
                                             [--state-dir .lab-bench-migrate] [--keep-lab] [--update-doc]
 
 Brings up a lab of max(--hosts) hosts under --state-dir (unless one is already up there). The apps of every
@@ -74,10 +74,10 @@ def loadavg() -> list[float]:
 
 
 class Bench:
-    def __init__(self, lab, standins, work: Path, serial: str | None, apps: list, designated: bool = False):
+    def __init__(self, lab, standins, work: Path, apps: list, designated: bool = False):
         from tests.integration.migrate.conftest import Migration
         self.lab = lab
-        self.serial = serial
+        self.serial = "10%"
         self.work = work
         self.designated = designated
         # The apps are the inventory's (a second inventory source), as an operator's are: an extra var would
@@ -132,7 +132,7 @@ class Bench:
         """ansible-playbook over hosts with the lab's inventory and the apps' (Migration.run's way otherwise)."""
         from tests.integration.configure.conftest import Run
         v = self.mig.base_vars(smtp_migrate_hosts=",".join(hosts),
-                               smtp_migrate_serial=self.serial if self.serial else "10%")
+                               smtp_migrate_serial=self.serial)
         for key in ("migrate_test_apps", "smtp_configure_apps"):
             v.pop(key)
         vars_file = self.mig._private("vars", json.dumps(v))
@@ -214,21 +214,23 @@ def inner(args) -> int:
     from tests.lab.standins.handle import lab_standins
     lab = LabHandle.load()
     names = [h["name"] for h in lab.hosts]
-    raw: dict = {str(n): [] for n in args.hosts}
+    raw: dict = {f"{n}@{s}": [] for n in args.hosts for s in args.serial}
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="migrate-bench-") as tmp:
-        bench = Bench(lab, lab_standins(Path(tmp) / "standins"), Path(tmp), args.serial, APP_SETS[args.apps],
+        bench = Bench(lab, lab_standins(Path(tmp) / "standins"), Path(tmp), APP_SETS[args.apps],
                       designated=args.apps == "designated")
         try:
             for i in range(args.runs):
                 for n in args.hosts:
-                    hosts = names[:n]
-                    bench.reset(hosts)
-                    row = {"configure": bench.run("mailops.smtp.configure", hosts)}
-                    if not row["configure"]["invalid"]:
-                        row["migrate"] = bench.run("mailops.smtp.migrate", hosts)
-                    raw[str(n)].append(row)
-                    print(f"bench: round {i + 1} N={n}: " + json.dumps(row), flush=True)
+                    for serial in args.serial:
+                        hosts = names[:n]
+                        bench.serial = serial
+                        bench.reset(hosts)
+                        row = {"configure": bench.run("mailops.smtp.configure", hosts)}
+                        if not row["configure"]["invalid"]:
+                            row["migrate"] = bench.run("mailops.smtp.migrate", hosts)
+                        raw[f"{n}@{serial}"].append(row)
+                        print(f"bench: round {i + 1} N={n} serial {serial}: " + json.dumps(row), flush=True)
         finally:
             bench.close(names[:max(args.hosts)])
     report = summarise(raw, args, started)
@@ -247,41 +249,42 @@ def _median(values: list) -> float | None:
 
 
 def summarise(raw: dict, args, started: str) -> dict:
-    out = {"when": started, "runs": args.runs, "serial": args.serial or "10% (the default)", "apps": args.apps,
+    out = {"when": started, "runs": args.runs, "serial": args.serial, "apps": args.apps,
            "app_list": [a.get("path") and f"{a['preset']} {a['path']}" or a["preset"] for a in APP_SETS[args.apps]],
            "rows": [],
            "invalid_runs": 0, "invalid": [], "target_met": True, "load_average_after": loadavg()}
-    for n, rounds in raw.items():
+    for key, rounds in raw.items():
+        n, serial = key.split("@", 1)
         conf = [r["configure"] for r in rounds]
         mig = [r["migrate"] for r in rounds if "migrate" in r]
         good_conf = [r["seconds"] for r in conf if not r["invalid"]]
         good_mig = [r for r in mig if not r["invalid"]]
         bad = [r["invalid"] for r in conf + mig if r["invalid"]]
         out["invalid_runs"] += len(bad)
-        out["invalid"] += [f"N={n}: {b[-400:]}" for b in bad]
+        out["invalid"] += [f"N={n} serial {serial}: {b[-400:]}" for b in bad]
         med = {"configure": _median(good_conf), "migrate": _median([r["seconds"] for r in good_mig]),
                "waits": _median([r["proof_wait_wall_s"] + r["pacing_wait_s"] for r in good_mig]),
                "own": _median([r["own_seconds"] for r in good_mig])}
         ratio = round(med["own"] / med["configure"], 2) if med["own"] and med["configure"] else None
         if ratio is None or ratio > TARGET_RATIO:
             out["target_met"] = False
-        out["rows"].append({"hosts": int(n), "counted": {"configure": len(good_conf), "migrate": len(good_mig)},
+        out["rows"].append({"hosts": int(n), "serial": serial, "counted": {"configure": len(good_conf), "migrate": len(good_mig)},
                             "load_before": [r["load_before"][0] for r in conf + mig], "ratio": ratio, **med})
     return out
 
 
 def render(report: dict) -> str:
     lines = [f"{report['when']}: medians of the runs that counted, of {report['runs']} rounds, seconds around "
-             f"`ansible-playbook`; {len(report['app_list'])} app(s) a host ({', '.join(report['app_list'])}), migrate's serial "
-             f"{report['serial']}. The target: migrate minus its recorded waits at most {TARGET_RATIO} x "
+             f"`ansible-playbook`; {len(report['app_list'])} app(s) a host ({', '.join(report['app_list'])}), apps "
+             f"`{report['apps']}`. The target: migrate minus its recorded waits at most {TARGET_RATIO} x "
              "configure.", "",
-             "| hosts | configure (basic) | migrate | recorded waits (proofs; pacing 0) | migrate minus waits | "
+             "| hosts | migrate's serial | configure (basic) | migrate | recorded waits (proofs; pacing 0) | migrate minus waits | "
              "ratio to configure | runs counted (configure / migrate) | 1-min load before each run (the configure runs, "
              "then the migrate runs) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in report["rows"]:
         load = ", ".join(f"{x:.1f}" for x in r["load_before"])
-        lines.append(f"| {r['hosts']} | {r['configure']} | {r['migrate']} | {r['waits']} | {r['own']} | "
+        lines.append(f"| {r['hosts']} | {r['serial']} | {r['configure']} | {r['migrate']} | {r['waits']} | {r['own']} | "
                      f"{r['ratio']} | {r['counted']['configure']} / {r['counted']['migrate']} | {load} |")
     lines += ["", f"Target met: {'yes' if report['target_met'] else 'no'}."]
     if report["invalid_runs"]:
@@ -298,7 +301,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", type=_ints, default=[10, 25])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--serial", help="smtp_migrate_serial (default: the playbook's, 10%%)")
+    ap.add_argument("--serial", type=lambda t: [x.strip() for x in t.split(",") if x.strip()], default=["10%"],
+                    help="smtp_migrate_serial values, comma-separated, each measured (default: the playbook's, 10%%)")
     ap.add_argument("--apps", choices=sorted(APP_SETS), default="designated",
                     help="the apps a host: designated (msmtp, Grafana and Django, the first host the others' relay), "
                          "relay (the same through a relay on each host: at most 2 hosts) or msmtp (msmtp alone, "

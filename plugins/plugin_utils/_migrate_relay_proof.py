@@ -66,5 +66,7 @@ def with_relay_verdicts(proof, results):
         host, verdict = hit
         p = dict(p, awaiting_relay_log=False, relay_host=host)
         p.update((k, verdict.get(k)) for k in VERDICT_KEYS)
+        # The wait for the relay host's log is part of this proof's wait (migration.json's timings).
+        p["waited_s"] = round((p.get("waited_s") or 0.0) + (verdict.get("waited_s") or 0.0), 3)
         merged.append(p)
     return dict(proof or {}, proofs=merged)

@@ -57,3 +57,11 @@ def test_each_waiting_proof_takes_its_relays_verdict_and_keeps_the_apps_own_fiel
 def test_a_skipped_loop_leaves_the_proof_as_it_was():
     assert m.with_relay_verdicts(SENT, {"results": [], "skipped": True}) == SENT
     assert m.with_relay_verdicts(SENT, None) == SENT
+
+
+def test_the_wait_for_the_relays_log_adds_to_the_proofs_wait():
+    sent = {"proofs": [{"name": "grafana", "kind": "smtp_client", "path": "via_relay", "message_id": "<g@h>",
+                        "accepted": False, "awaiting_relay_log": True, "waited_s": 0.5, "started_at": 100.0}]}
+    verdict = {"name": "grafana", "kind": "relay_log", "message_id": "<g@h>", "accepted": True, "waited_s": 2.25}
+    out = m.with_relay_verdicts(sent, {"results": [loop_result("relay1", [verdict])]})["proofs"][0]
+    assert out["waited_s"] == 2.75 and out["started_at"] == 100.0 and out["accepted"] is True
