@@ -4,7 +4,8 @@
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The filters of the smtp_migrate role: migrate_plan, migrate_plan_table, migrate_canary, migrate_report,
-migrate_report_markdown, migrate_batch_stopped, migrate_reach, migrate_locks and migrate_relay_running.
+migrate_report_markdown, migrate_batch_stopped, migrate_reach, migrate_locks, migrate_lock_renewal and
+migrate_relay_running.
 
 One file for all (named after the first); each is documented in its own .yml beside it. The decisions are in
 plugins/plugin_utils/_migration.py.
@@ -86,6 +87,10 @@ def migrate_locks(hostvars, hosts, new_vault=None):
     return m.credentials_to_lock([f.get("mailops_smtp_vault") for f in facts.values()], m.plain(new_vault))
 
 
+def migrate_lock_renewal(last_at, ttl):
+    return m.lock_renewal(last_at, ttl)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -97,5 +102,6 @@ class FilterModule(object):
             "migrate_batch_stopped": migrate_batch_stopped,
             "migrate_reach": migrate_reach,
             "migrate_locks": migrate_locks,
+            "migrate_lock_renewal": migrate_lock_renewal,
             "migrate_relay_running": migrate_relay_running,
         }

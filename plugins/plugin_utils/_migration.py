@@ -25,6 +25,7 @@ __metaclass__ = type
 
 import copy
 import json
+import time
 
 from ansible_collections.mailops.smtp.plugins.module_utils._presets_via_relay import DEFAULT_RELAY_PORT
 from ansible_collections.mailops.smtp.plugins.plugin_utils._configure import describe_app
@@ -764,3 +765,21 @@ def credentials_to_lock(host_vaults, new_vault):
             seen.add(where)
             out.append(vault)
     return out
+
+
+# A renewal is due once this share of the TTL has passed since the take or the last renewal: the locks then
+# always keep at least three quarters of their TTL for the next batch, and a batch of a few seconds does not
+# cost a Vault write per credential.
+RENEW_AFTER_SHARE = 0.25
+
+
+def lock_renewal(last_at, ttl, now=None):
+    """{due, now}: whether the fleet locks taken or renewed at last_at (seconds since the epoch; None: never)
+    are due for renewal with this ttl, and the time of this decision (to note when they are renewed)."""
+    now = time.time() if now is None else float(now)
+    try:
+        due = last_at in (None, "") or now - float(last_at) >= float(ttl) * RENEW_AFTER_SHARE
+    except (TypeError, ValueError):
+        due = True
+    return {"due": bool(due), "now": round(now, 3)}
+

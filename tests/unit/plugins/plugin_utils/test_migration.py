@@ -502,3 +502,12 @@ def test_the_plan_reads_the_mailbox_connections_from_hostvars():
           for h in ("a", "b", "c")}
     inputs = m.host_inputs(hv, list(hv), m._PLAN_VARS)
     assert inputs["a"] == {"smtp_configure_apps": ["grafana"], "smtp_relay_mailbox_connections": 3}
+
+
+def test_the_locks_are_renewed_once_a_quarter_of_their_ttl_has_passed():
+    assert m.lock_renewal(None, 3600, now=1000.0) == {"due": True, "now": 1000.0}
+    assert m.lock_renewal(1000.0, 3600, now=1899.0)["due"] is False
+    assert m.lock_renewal(1000.0, 3600, now=1900.0)["due"] is True
+    assert m.lock_renewal("1000.0", "60", now=1015.0)["due"] is True
+    # Anything unreadable renews: a renewal too many costs a Vault write, one too few could lose the lock.
+    assert m.lock_renewal("yesterday", 3600, now=1000.0)["due"] is True
