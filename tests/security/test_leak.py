@@ -81,12 +81,14 @@ class Runner:
             MAILOPS_RESULT_DUMP=str(self.dump))
         return env
 
-    def run(self, name: str, playbook: str, limit: str, role_vars: dict, sampler):
+    def run(self, name: str, playbook: str, limit: str, role_vars: dict, sampler, inventories=()):
+        """inventories: more inventory sources (variables an extra var would outrank, such as migrate's apps)."""
         import subprocess
         import sys
         vars_file = _write_private(self.inputs / f"{name}.json", json.dumps(role_vars))
+        extra_inventories = [a for i in inventories for a in ("-i", str(i))]
         argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(self.lab.inventory),
-                playbook, "-l", limit, "-e", f"@{vars_file}", "-vvvv", "--diff"]
+                *extra_inventories, playbook, "-l", limit, "-e", f"@{vars_file}", "-vvvv", "--diff"]
         hosts = [h["name"] for h in self.lab.hosts]
         host_samplers = [_leak.HostSampler(self.lab, h) for h in hosts]
         for s in host_samplers:
