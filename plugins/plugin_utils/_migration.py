@@ -262,10 +262,15 @@ def _relay_upstream_entry(entry, app, way, host, ctx):
 
     On the host's own relay (loopback) the plan runs the relay here; a designated relay moves in its own plan."""
     opts = app.get("options") or {}
-    remote = opts.get("relay_host") not in (None, "", LOOPBACK_RELAY, "localhost")
-    entry.update(to="unchanged", relay={"host": opts.get("relay_host") or LOOPBACK_RELAY,
-                                        "port": int(opts.get("relay_port") or DEFAULT_RELAY_PORT),
-                                        "designated": remote})
+    if opts.get("mode") == "via_relay":
+        host, port = opts.get("relay_host") or LOOPBACK_RELAY, int(opts.get("relay_port") or DEFAULT_RELAY_PORT)
+        remote = host not in (LOOPBACK_RELAY, "localhost")
+    else:
+        # The inventory still declares the app's old way, so an earlier migration moved it: through the relay
+        # this plan chooses for the host (a designated one, or the host's own).
+        relay = ctx["relay"] or _local_relay()
+        host, port, remote = relay["host"], relay["port"], relay["designated"]
+    entry.update(to="unchanged", relay={"host": host, "port": port, "designated": remote})
     if remote:
         entry["note"] = "its designated relay moves to the xoauth2 upstream in that host's own plan"
         return entry, app, False

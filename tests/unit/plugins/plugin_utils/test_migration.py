@@ -262,6 +262,22 @@ def test_a_rerun_after_the_move_plans_nothing():
     assert again["configure_apps"] == first["configure_apps"]
 
 
+def test_a_rerun_with_the_old_apps_still_declared_plans_nothing_through_a_designated_relay():
+    # The inventory still declares Grafana's old (basic) way; its file says via_relay with no upstream known
+    # (the designated relay's is on another host). It was moved through the designated relay: its way stays,
+    # and no relay is planned on this host.
+    hv = {"app1": {"smtp_configure_apps": [{"preset": "grafana"}]},
+          "relay1": {"smtp_configure_apps": [], "smtp_relay_listen": ["198.18.0.9"],
+                     "mailops_smtp_relay_upstream": "xoauth2"}}
+    p = plan(hv, hosts=["app1", "relay1"], report=report_of({"app1": [row("via_relay")]}))
+    assert p["app1"]["changes"] is False and p["app1"]["relay"] is None, p["app1"]
+    assert p["app1"]["apps"][0]["relay"] == {"host": "198.18.0.9", "port": 25, "designated": True}
+    assert m.canary(p, ["app1", "relay1"]) is None
+    # An app the inventory declares on a relay of its own host, whose upstream is not known, still moves it.
+    local = {"h": {"smtp_configure_apps": [{"preset": "grafana", "options": {"mode": "via_relay"}}]}}
+    assert plan(local, report=report_of({"h": [row("via_relay")]}))["h"]["relay"] is not None
+
+
 def test_a_host_without_apps_has_nothing_to_move_and_bad_apps_are_refused():
     assert plan({"h": {}})["h"] == {"host": "h", "changes": False, "apps": [], "configure_apps": [], "relay": None,
                                     "report_apps": [], "proof_apps": [], "relay_hosts": {}}
