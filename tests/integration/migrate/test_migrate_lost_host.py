@@ -148,6 +148,13 @@ def assert_lost(report: dict, markdown: str, host: str) -> None:
     assert report["retirable_credentials"] == []
 
 
+def assert_on_xoauth2(lab, host: str) -> None:
+    msmtprc = lab.host_run(host, ["cat", "/etc/msmtprc"]).stdout
+    # Not the file in the message: it may hold the password.
+    assert "auth xoauth2" in msmtprc and not re.search(r"^\s*password\s", msmtprc, re.M), \
+        f"{host}'s msmtprc is not on XOAUTH2, or still holds a password"
+
+
 def assert_proven(report: dict, *hosts: str) -> None:
     for host in hosts:
         apps = hosts_of(report)[host]["apps"]
@@ -166,8 +173,7 @@ def test_with_stop_a_host_lost_during_its_move_is_reported_and_the_batches_stop(
     assert_lost(report, lost_with_stop["markdown"], lost)
     # The saved copy the lost host could not delete (it holds the old password): this run's, named.
     assert len(lost_with_stop["left"]) == 1 and lost_with_stop["left"][0] in lost_copy(report, lost)
-    msmtprc = lab.host_run(canary, ["cat", "/etc/msmtprc"]).stdout
-    assert "auth xoauth2" in msmtprc and not re.search(r"^\s*password\s", msmtprc, re.M), msmtprc
+    assert_on_xoauth2(lab, canary)
     assert saved_copies(lab, canary) == [] and saved_copies(lab, last) == []
     assert fleet.lock(fleet.basic_path)["state"] == "released"
     assert fleet.lock(fleet.oauth_path)["state"] == "released"
@@ -208,8 +214,7 @@ def test_with_skip_the_others_move_and_the_lost_host_is_reported(lab, fleet, ref
     assert_lost(report, (fleet.scratch / "report" / "migration.md").read_text(), lost)
     assert len(lost_with_skip["left"]) == 1 and lost_with_skip["left"][0] in lost_copy(report, lost)
     for host in (canary, first):
-        msmtprc = lab.host_run(host, ["cat", "/etc/msmtprc"]).stdout
-        assert "auth xoauth2" in msmtprc and not re.search(r"^\s*password\s", msmtprc, re.M), msmtprc
+        assert_on_xoauth2(lab, host)
         assert saved_copies(lab, host) == []
     assert fleet.lock(fleet.basic_path)["state"] == "released"
     assert fleet.lock(fleet.oauth_path)["state"] == "released"
