@@ -150,9 +150,9 @@ def assert_lost(report: dict, markdown: str, host: str) -> None:
 
 def assert_on_xoauth2(lab, host: str) -> None:
     msmtprc = lab.host_run(host, ["cat", "/etc/msmtprc"]).stdout
-    # Not the file in the message: it may hold the password.
-    assert "auth xoauth2" in msmtprc and not re.search(r"^\s*password\s", msmtprc, re.M), \
-        f"{host}'s msmtprc is not on XOAUTH2, or still holds a password"
+    # Booleans only: pytest would show the file, which may hold the password, in a failed comparison.
+    moved = "auth xoauth2" in msmtprc and re.search(r"^\s*password\s", msmtprc, re.M) is None
+    assert moved, f"{host}'s msmtprc is not on XOAUTH2, or still holds a password"
 
 
 def assert_proven(report: dict, *hosts: str) -> None:
