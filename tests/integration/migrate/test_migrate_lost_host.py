@@ -179,8 +179,8 @@ def test_with_stop_a_host_lost_during_its_move_is_reported_and_the_batches_stop(
     assert fleet.lock(fleet.oauth_path)["state"] == "released"
 
 
-def test_a_host_with_an_interrupted_move_is_refused_until_its_copy_is_put_back(lab, fleet, lost_with_stop,
-                                                                            refused_while_copy):
+def test_a_host_with_an_interrupted_move_is_refused_until_its_copy_is_put_back(
+        lab, fleet, lost_with_stop, refused_while_copy):
     canary, lost, last = fleet.hosts
     run, report = refused_while_copy["run"], refused_while_copy["report"]
     assert run.rc == 2, (run.rc, run.output[-5000:])
