@@ -211,11 +211,12 @@ lab_up() {
 # MAILOPS_TEST_SERIAL=1 runs the whole suite on the main lab instead.
 LABDIR_B=$ROOT/.lab-b
 # Balanced by the times each file took on a lab: the relay suite and migrate's
-# failure tests (the longest file) run on shard A, every other migrate file on shard B.
+# failure and lost-host tests (the longest files) run on shard A, every other migrate file on shard B.
 SHARD_B=(tests/integration/rotate
          tests/integration/migrate/test_graph_send.py tests/integration/migrate/test_migrate_check.py
          tests/integration/migrate/test_migrate_fleet.py tests/integration/migrate/test_move_designated_relay.py
-         tests/integration/migrate/test_move_restore.py tests/integration/migrate/test_send_proof.py)
+         tests/integration/migrate/test_move_restore.py tests/integration/migrate/test_send_proof.py
+         tests/integration/migrate/test_move_gitlab_graph.py)
 integration_pytest() {  # lab dir, pytest arguments...
   local lab=$1 tmp; shift
   # A base for tmp_path of its own (short: some tests put sockets there), removed after.

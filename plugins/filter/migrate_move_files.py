@@ -4,8 +4,8 @@
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The filters the move of one host decides with (roles/smtp_migrate/tasks/move.yml): migrate_move_files,
-migrate_move_settings, migrate_move_proof_apps, migrate_move_proof_failures, migrate_move_outcome and
-migrate_move_reloads.
+migrate_move_settings, migrate_move_proof_apps, migrate_move_proof_failures, migrate_move_outcome,
+migrate_move_reloads, migrate_move_interrupted and migrate_move_failed.
 
 One file for all (named after the first); each is documented in its own .yml beside it. The logic is in
 plugin_utils/_migrate_move.py.
@@ -38,10 +38,10 @@ def migrate_move_settings(defaults, host_vars, role, given=None):
     return _migrate_move.effective(ROLE_KEYS[role], defaults, host_vars, given)
 
 
-def migrate_move_outcome(apps, proof=None, restore=None, failure=None, host=None, reloads=None):
+def migrate_move_outcome(apps, proof=None, restore=None, failure=None, host=None, reloads=None, saved_copy=None):
     if failure is None:
         return _migrate_move.moved(apps, proof)
-    return _migrate_move.restored(apps, proof, restore, failure, host, reloads)
+    return _migrate_move.restored(apps, proof, restore, failure, host, reloads, saved_copy)
 
 
 class FilterModule(object):
@@ -53,4 +53,6 @@ class FilterModule(object):
             "migrate_move_proof_failures": _migrate_move.proof_failures,
             "migrate_move_outcome": migrate_move_outcome,
             "migrate_move_reloads": _guarded(_migrate_move.restore_reloads),
+            "migrate_move_interrupted": _migrate_move.interrupted_copies,
+            "migrate_move_failed": _migrate_move.failed_move,
         }

@@ -60,12 +60,14 @@ def authority_of(token_url, tenant_id):
 
 
 def send_mail(token_url, client_id, client_secret, tenant_id, graph_url, sender, to, subject, body,
-              ca_path=None, timeout=10, scope=None, save_to_sent_items=False):
+              ca_path=None, timeout=10, scope=None, save_to_sent_items=False, message_id=None):
     """Send one text message as `sender`; {accepted, status, reply, diagnosis, message_id, request_id}.
 
     token_url is the authority (GitLab's microsoft_graph_mailer_azure_ad_endpoint) or the tenant's
     token URL; graph_url is Graph's root (microsoft_graph_mailer_graph_endpoint); scope defaults to
-    the Graph endpoint's /.default. Never raises for a refusal or a network fault: the result says it.
+    the Graph endpoint's /.default. message_id: the message's Message-ID (internetMessageId), made up
+    when not given; a proof gives its own, so that its record names the message Microsoft 365 keeps.
+    Never raises for a refusal or a network fault: the result says it.
     """
     secrets = [client_secret]
     try:
@@ -82,7 +84,7 @@ def send_mail(token_url, client_id, client_secret, tenant_id, graph_url, sender,
         # oauth.py already keeps the secret out of its messages; scrub once more all the same.
         return _refusal(None, _scrub("token request failed: %s" % exc, secrets), "token_request_failed")
     secrets.append(token)
-    message_id = "<%s@%s>" % (uuid.uuid4(), _domain_of(sender))
+    message_id = message_id or "<%s@%s>" % (uuid.uuid4(), _domain_of(sender))
     request = Request(send_mail_url(graph_url, sender), data=json.dumps(
         send_mail_body(sender, to, subject, body, message_id, save_to_sent_items)).encode("utf-8"),
         method="POST", headers={"Authorization": "Bearer %s" % token, "Content-Type": "application/json",

@@ -211,9 +211,13 @@ def gitlab(path, ctx, opts):
     specs = []
     frm = ctx.get("from_address") or ctx.get("username")
     if ctx.get("mechanism") == "xoauth2":
-        # GitLab's Microsoft Graph mailer: the app needs Graph Mail.Send, not SMTP.
+        # GitLab's Microsoft Graph mailer: the app needs Graph Mail.Send, not SMTP. The SMTP login of a file
+        # moved off basic auth goes (its password above all), as the via_relay mode removes the Graph secret.
         keys = [
             g("smtp_enable", False),
+            g("smtp_user_name", DELETE),
+            g("smtp_password", DELETE, True),
+            g("smtp_authentication", DELETE),
             g("microsoft_graph_mailer_enabled", True),
             g("microsoft_graph_mailer_user_id", need(ctx, "username", "gitlab")),
             g("microsoft_graph_mailer_tenant", need(ctx, "tenant_id", "gitlab")),

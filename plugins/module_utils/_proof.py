@@ -123,7 +123,7 @@ def send_one(view, mail_from, to, message_id, ca_path, timeout, run, senders=Non
     body = BODY % (view["name"], view["path"])
     message = s.build_message(mail_from, to, subject, message_id, body)
     if view["kind"] == GRAPH_CLIENT:
-        return s.graph_send(view, to, subject, body, ca_path=ca_path, timeout=timeout)
+        return s.graph_send(view, to, subject, body, ca_path=ca_path, timeout=timeout, message_id=message_id)
     if view["kind"] == APP_COMMAND and view.get("account"):
         return s.msmtp_send(view["file"], view["account"], to, message, run, timeout=timeout,
                             secrets=[view["secret"]])

@@ -198,8 +198,9 @@ def sendmail_send(config_dir, mail_from, to, message, run, timeout=60, sendmail=
     return result(False, text, "app_command", diag.match_error("data", text))
 
 
-def graph_send(app, to, subject, body, ca_path=None, timeout=30, loader=None):
-    """GitLab's Graph mailer: _graph_send.send_mail (contract 5), imported only when a proof needs it."""
+def graph_send(app, to, subject, body, ca_path=None, timeout=30, loader=None, message_id=None):
+    """GitLab's Graph mailer: _graph_send.send_mail (contract 5), imported only when a proof needs it.
+    message_id: the proof's Message-ID, sent as the message's internetMessageId."""
     try:
         send_mail = (loader or _load_graph_send)()
     except ImportError:
@@ -211,7 +212,7 @@ def graph_send(app, to, subject, body, ca_path=None, timeout=30, loader=None):
     try:
         out = send_mail(token_url=g["token_url"], client_id=g["client_id"], client_secret=app.get("secret"),
                         tenant_id=g["tenant_id"], graph_url=g["graph_url"], sender=g["sender"], to=to,
-                        subject=subject, body=body, ca_path=ca_path, timeout=timeout)
+                        subject=subject, body=body, ca_path=ca_path, timeout=timeout, message_id=message_id)
     except Exception as e:  # a bug in the client must not leak its arguments: only the type and a scrubbed text
         return result(False, scrub("%s: %s" % (type(e).__name__, e), [app.get("secret")]), "graph", "unknown")
     accepted = bool(out.get("accepted"))

@@ -203,15 +203,76 @@ def failed_steps(results):
     return count
 
 
-def restored(apps, proof, restore, failure, host=None, reloads=None):
-    """smtp_migrate__moved after a failed move: restored, or restore_failed when the restore failed too.
+def put_back_command(host, saved_copy):
+    """The commands that put a lost host's saved files back and delete the copy, once it answers again."""
+    return ("ansible %s -b -m mailops.smtp.file_snapshot -a 'path=%s state=restored', then the same with "
+            "state=absent" % (host or "HOST", saved_copy))
+
+
+def lost(apps, proof, failure, host=None, saved_copy=None):
+    """smtp_migrate__moved of a host that stopped answering during its move: unreachable, never restored.
+
+    Its files may be part-way moved (the steps before the loss ran) and nothing could be put back; the saved
+    copy of its previous files (with the old passwords) could not be deleted either. A later move of the host
+    refuses to start while that copy is there (interrupted_copies), so the message says how to put it back."""
+    where = "%s: " % host if host else ""
+    copy = ("; a saved copy of its previous files (they hold the old passwords) may be left in %s: once the "
+            "host answers, put them back and delete the copy (%s), then run the same command again"
+            % (saved_copy, put_back_command(host, saved_copy)) if saved_copy else
+            "; once the host answers, run the same command again")
+    return {"status": None, "unreachable": True, "failed": True, "apps": _apps_with_proofs(apps, proof),
+            "restored_files": [],
+            "message": "%slost during its move (it stopped answering: %s). Its files may be part-way moved and "
+                       "were not put back%s." % (where, failure, copy)}
+
+
+def interrupted_copies(found, host=None, run_id=None):
+    """The saved copies an earlier move of this host left in the state directory (it was lost during that move),
+    and the message that refuses a new move while they are there: [] and None when there are none.
+
+    found: the registered result of ansible.builtin.find over smtp_migrate_state_dir (directories). Moving the
+    host again would save its part-way moved files over the way back, and leave the old passwords behind."""
+    copies = sorted(f["path"] for f in (found or {}).get("files") or []
+                    if isinstance(f, dict) and f.get("path") and f["path"].rstrip("/").rsplit("/", 1)[-1] != run_id)
+    if not copies:
+        return {"copies": [], "message": None}
+    return {"copies": copies, "message": (
+        "%s was lost during an earlier move, which left its previous files saved in %s: its files may be "
+        "part-way moved. Nothing was changed. Put them back and delete the copy (%s), then run the same command "
+        "again." % (host or "this host", ", ".join(copies),
+                    "; ".join(put_back_command(host, c) for c in copies)))}
+
+
+def failed_move(moved, reach, failure, host=None, saved_copy=None):
+    """smtp_migrate__moved after the move of a host failed (the canary and batch plays' rescue).
+
+    moved: what the move left (restored, restore_failed, or lost: kept as they are); reach: the registered
+    ping after the failure; failure: the failed step and its message. A host that does not answer the ping was
+    lost on the way (unreachable); any other failure before the move could decide is failed."""
+    if isinstance(moved, dict) and (moved.get("status") in ("restored", "restore_failed") or moved.get("unreachable")):
+        return moved
+    if _unreachable(reach):
+        return lost([], None, failure, host, saved_copy)
+    return {"status": None, "unreachable": False, "failed": True, "message": failure}
+
+
+def _unreachable(result):
+    return isinstance(result, dict) and bool(result.get("unreachable"))
+
+
+def restored(apps, proof, restore, failure, host=None, reloads=None, saved_copy=None):
+    """smtp_migrate__moved after a failed move: restored, or restore_failed when the restore failed too, or
+    lost (unreachable) when the host no longer answered to have its files put back.
 
     restore: the registered result of file_snapshot (state restored), or None (or skipped) when nothing had
     been saved (the save itself failed, so nothing was changed); failure: why the move failed; reloads: the
-    registered results of the reloads after the restore.
+    registered results of the reloads after the restore; saved_copy: the directory the move saved into.
     """
     where = "%s: " % host if host else ""
     proven = _apps_with_proofs(apps, proof)
+    # Checked first: an unreachable restore is neither failed nor skipped, and put nothing back.
+    if _unreachable(restore):
+        return lost(apps, proof, failure, host, saved_copy)
     if restore is None or restore.get("skipped"):
         return {"status": "restored", "apps": proven, "restored_files": [],
                 "message": "%sthe move failed before any file was changed: %s" % (where, failure)}

@@ -532,6 +532,14 @@ def fleet_timings(hosts, moved):
             "pacing_wait_s": 0.0}
 
 
+def _holds_password(before, after):
+    """Whether the app's file still holds a password after the run: as observed after, or, when that could not
+    be told (no after way, or a file that could not be read, as on a host lost during its move), as before."""
+    if after and after.get("holds_password") is not None:
+        return bool(after["holds_password"])
+    return before["method"] == "basic"
+
+
 def report_host(host, plan, moved, before_rows, after_rows, apps, status):
     """The report entry of one host: each app before and after side by side, with its proof."""
     proofs = _proofs(moved)
@@ -553,7 +561,7 @@ def report_host(host, plan, moved, before_rows, after_rows, apps, status):
             "before": before["method"], "before_relay_upstream": before.get("relay_upstream"),
             "planned": entry["to"] if entry else None, "blocked": entry["blocked"] if entry else None,
             "after": after["method"] if after else None, "after_source": after_source,
-            "holds_password": bool(after and after.get("holds_password")) if after else (before["method"] == "basic"),
+            "holds_password": _holds_password(before, after),
             "proof_kind": (proof or {}).get("kind"), "proof_accepted": (proof or {}).get("accepted"),
             "proof_reply": (proof or {}).get("reply"), "proof_diagnosis": (proof or {}).get("diagnosis"),
             # The Message-ID of the proof: the message to look for at Microsoft 365 (message trace).
@@ -594,9 +602,10 @@ def retirable_credentials(hosts, credentials):
     return out
 
 
-def outcome(hosts, stop_message=None, check_mode=False, attempted=True):
+def outcome(hosts, stop_message=None, check_mode=False, attempted=True, lost=()):
     """(state, message): planned (--check, or tags that move nothing), done, stopped (a failure, the
-    threshold), unreachable. attempted: whether the run moved (or tried to move) any host."""
+    threshold), unreachable. attempted: whether the run moved (or tried to move) any host; lost: the hosts
+    lost during their move (their files may be part-way moved: the others keep theirs)."""
     if stop_message:
         state = "unreachable" if any(h["status"] == "unreachable" for h in hosts) else "stopped"
         return state, stop_message
@@ -606,9 +615,12 @@ def outcome(hosts, stop_message=None, check_mode=False, attempted=True):
     if failed:
         state = "unreachable" if all(h["status"] == "unreachable" for h in hosts if h["host"] in failed) else "stopped"
         named = ", ".join("%s (%s)" % (h["host"], h["status"]) for h in hosts if h["host"] in failed)
-        return state, ("%d host(s) did not move: %s. Each keeps its previous files; the report says why. Fix "
-                       "the cause and run the same command again: the hosts already moved change nothing."
-                       % (len(failed), named))
+        lost = [h for h in lost if h in failed]
+        keep = ("Each keeps its previous files" if not lost else
+                "Each keeps its previous files but %s, lost during its move: its files may be part-way moved, and "
+                "its entry says how to put them back" % ", ".join(lost))
+        return state, ("%d host(s) did not move: %s. %s; the report says why. Fix the cause and run the same "
+                       "command again: the hosts already moved change nothing." % (len(failed), named, keep))
     return "done", None
 
 
@@ -630,7 +642,8 @@ def migration_report(hosts, plans, moved, apps, before_report=None, after_report
                                    (apps or {}).get(host), status))
     # --tags before, or plan without --check, moves nothing: that is not a host that failed to move.
     attempted = any(isinstance((moved or {}).get(h), dict) for h in hosts)
-    state, message = outcome(entries, stop_message, check_mode, attempted)
+    lost = [h for h in hosts if h not in unreachable and ((moved or {}).get(h) or {}).get("unreachable")]
+    state, message = outcome(entries, stop_message, check_mode, attempted, lost)
     planned = dict((h, p) for h, p in (plans or {}).items() if p is not None)
     counts = {}
     for e in entries:

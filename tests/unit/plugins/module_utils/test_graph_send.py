@@ -83,6 +83,13 @@ def test_token_for_graph_then_send_mail_202(server):
         "saveToSentItems": False}
 
 
+def test_a_given_message_id_is_the_message_s_internet_message_id(server):
+    server.queue[:] = [OK_TOKEN, (202, b"")]
+    result = send(server, message_id="<mailops-proof.abc@web1>")
+    assert result["accepted"] is True and result["message_id"] == "<mailops-proof.abc@web1>"
+    assert json.loads(server.requests[1]["body"])["message"]["internetMessageId"] == "<mailops-proof.abc@web1>"
+
+
 def test_the_scope_follows_the_graph_endpoint():
     assert g.graph_scope("https://graph.microsoft.com") == "https://graph.microsoft.com/.default"
     assert g.graph_scope("https://graph.microsoft.us/") == "https://graph.microsoft.us/.default"

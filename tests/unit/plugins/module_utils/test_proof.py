@@ -275,8 +275,10 @@ def test_graph_client_calls_send_mail_with_the_files_settings(tmp_path):
         return {"accepted": False, "status": 403, "reply": "403 ErrorAccessDenied " + CLIENT_SECRET,
                 "diagnosis": "auth_failed"}
     out = _proof_send.graph_send(view, "ops@contoso.com", "s", "b", ca_path="/ca.pem", timeout=7,
-                                 loader=lambda: send_mail)
+                                 loader=lambda: send_mail, message_id="<mailops-proof.1@web1>")
     assert got["client_secret"] == CLIENT_SECRET and got["sender"] == USER and got["to"] == "ops@contoso.com"
+    # The proof's own Message-ID goes to Graph (internetMessageId): the report names the message Microsoft keeps.
+    assert got["message_id"] == "<mailops-proof.1@web1>"
     assert got["token_url"].endswith("/t-1/oauth2/v2.0/token") and got["timeout"] == 7
     assert (out["sent"], out["diagnosis"]) == (False, "auth_failed")
     assert CLIENT_SECRET not in json.dumps(out)

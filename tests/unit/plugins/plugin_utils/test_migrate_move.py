@@ -188,3 +188,40 @@ def test_the_settings_filter_refuses_an_unknown_role():
         f.migrate_move_settings({}, {}, "rotate")
     with pytest.raises(AnsibleFilterError, match="is the collection complete"):
         f.FilterModule().filters()["migrate_move_settings"]({}, {}, "relay")
+
+
+def test_a_host_that_no_longer_answers_for_the_restore_was_lost_not_restored():
+    unreachable = {"unreachable": True, "changed": False, "msg": "Failed to connect to the host via ssh"}
+    out = f.migrate_move_outcome([{"name": "msmtp"}], None, unreachable, "Stop when ...: no proof was made", "web3",
+                                 [], "/var/lib/mailops-smtp/migrate/r1")
+    assert out["status"] is None and out["unreachable"] is True and out["failed"] is True
+    assert out["restored_files"] == [] and out["apps"] == [{"name": "msmtp", "proof": None}]
+    assert out["message"].startswith("web3: lost during its move (it stopped answering: Stop when ...: no proof")
+    assert "were not put back" in out["message"] and "/var/lib/mailops-smtp/migrate/r1" in out["message"]
+    assert ("ansible web3 -b -m mailops.smtp.file_snapshot -a 'path=/var/lib/mailops-smtp/migrate/r1 "
+            "state=restored'") in out["message"]
+
+
+def test_after_a_failed_move_the_rescue_keeps_the_move_s_outcome_or_tells_lost_from_failed():
+    restored = {"status": "restored", "message": "put back"}
+    lost = m.lost([], None, "why", "web3", "/s/r1")
+    for kept in (restored, {"status": "restore_failed"}, lost):
+        assert f.FilterModule().filters()["migrate_move_failed"](kept, {"unreachable": True}, "x") is kept
+    down = m.failed_move(None, {"unreachable": True, "msg": "ssh: reset"}, "Move: unreachable", "web3", "/s/r1")
+    assert down["unreachable"] is True and "lost during its move" in down["message"] and "/s/r1" in down["message"]
+    up = m.failed_move(None, {"ping": "pong"}, "Save every file...: EROFS", "web3", "/s/r1")
+    assert up == {"status": None, "unreachable": False, "failed": True, "message": "Save every file...: EROFS"}
+
+
+def test_a_saved_copy_of_an_earlier_run_refuses_the_move_and_says_how_to_put_it_back():
+    found = {"files": [{"path": "/var/lib/mailops-smtp/migrate/old2"}, {"path": "/var/lib/mailops-smtp/migrate/now"},
+                       {"path": "/var/lib/mailops-smtp/migrate/old1"}]}
+    out = f.FilterModule().filters()["migrate_move_interrupted"](found, "web2", "now")
+    assert out["copies"] == ["/var/lib/mailops-smtp/migrate/old1", "/var/lib/mailops-smtp/migrate/old2"]
+    assert out["message"].startswith("web2 was lost during an earlier move, which left its previous files saved in "
+                                     "/var/lib/mailops-smtp/migrate/old1, /var/lib/mailops-smtp/migrate/old2")
+    assert "Nothing was changed" in out["message"] and out["message"].count("state=restored") == 2
+    # Its own copy, no copy, or a host lost before find could run: nothing to refuse.
+    for found in ({"files": [{"path": "/var/lib/mailops-smtp/migrate/now"}]}, {"files": []}, {"unreachable": True},
+                  None):
+        assert m.interrupted_copies(found, "web2", "now") == {"copies": [], "message": None}

@@ -527,3 +527,27 @@ def test_the_locks_are_renewed_once_a_quarter_of_their_ttl_has_passed():
     assert m.lock_renewal("1000.0", "60", now=1015.0)["due"] is True
     # Anything unreadable renews: a renewal too many costs a Vault write, one too few could lose the lock.
     assert m.lock_renewal("yesterday", 3600, now=1000.0)["due"] is True
+
+
+def test_a_host_lost_during_its_move_is_named_as_part_way_moved_and_the_others_keep_their_files():
+    hv, before, plans = _fleet()
+    moved = {"web1": {"status": "moved", "apps": []},
+             "web2": {"status": None, "unreachable": True, "failed": True, "apps": [], "restored_files": [],
+                      "message": "web2: lost during its move"}}
+    r = m.migration_report(list(hv), plans, moved, {h: v["smtp_configure_apps"] for h, v in hv.items()}, before)
+    assert [h["status"] for h in r["hosts"]] == ["moved", "unreachable", "not_run"]
+    assert r["state"] == "stopped"
+    assert "Each keeps its previous files but web2, lost during its move: its files may be part-way moved" \
+        in r["message"], r["message"]
+    # A host unreachable from the start was never touched: it keeps its files like the others.
+    r = m.migration_report(list(hv), plans, {"web1": {"status": "moved", "apps": []}},
+                           {h: v["smtp_configure_apps"] for h, v in hv.items()}, before, unreachable=["web2"])
+    assert "Each keeps its previous files;" in r["message"] and "part-way" not in r["message"], r["message"]
+
+
+def test_a_file_that_could_not_be_read_after_the_run_holds_a_password_as_it_did_before():
+    unknown = {"method": "unknown", "holds_password": None}
+    assert m._holds_password({"method": "basic"}, unknown) is True
+    assert m._holds_password({"method": "xoauth2"}, unknown) is False
+    assert m._holds_password({"method": "basic"}, {"method": "xoauth2", "holds_password": False}) is False
+    assert m._holds_password({"method": "basic"}, None) is True

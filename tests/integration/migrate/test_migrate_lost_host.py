@@ -1,0 +1,220 @@
+# SPDX-FileCopyrightText: mailops.smtp contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""mailops.smtp.migrate when a host is lost in the middle of its move (issue 21, "never half-done, always
+reported"): three lab hosts with msmtp on basic auth (native XOAUTH2 after the move), one host per batch, the
+first the canary. A host that answered the reach, was planned and locked like the others refuses SSH (a TCP
+reset, as a host that went down) as soon as its move has saved its files. Three runs, in file order:
+
+1. the defaults (smtp_migrate_unreachable=stop, max_fail_percentage 0), the second host lost: the canary moved
+   and proven, the lost host `unreachable` (not moved, not restored) with where its saved copy is left and how to
+   put it back, the third host not attempted; the locks released; the run fails naming them;
+2. the host back, its saved copy still there: its move is refused before anything is written (its files may be
+   part-way moved), saying how to put the copy back; the copy's put-back command from the report restores its
+   files byte for byte;
+3. with smtp_migrate_unreachable=skip, the third host lost: the second moves and is proven, the third is reported
+   `unreachable` the same way, the canary changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+
+import pytest
+
+from .conftest import MOUNT, Migration, _reset_hosts
+from .test_migrate_failures import STATE_DIR, differences, hosts_of, records, saved_copies
+
+
+@pytest.fixture(scope="module")
+def fleet(lab, standins, tmp_path_factory):
+    hosts = [h["name"] for h in lab.hosts[:3]]
+    assert len(hosts) == 3, "the lost-host test needs a lab of at least 3 hosts"
+    tag = uuid.uuid4().hex[:10]
+    mig = Migration(lab, standins, tmp_path_factory.mktemp("migrate-lost"), hosts,
+                    f"smtp/lost-basic-{tag}", f"smtp/lost-oauth-{tag}")
+    mig.secrets += [standins.password, standins.app.secret]
+    # Each host's smtp_configure_apps in an inventory source, not in -e (which would beat the plan's).
+    inventory = mig.scratch / "apps-inventory.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {h: {"smtp_configure_apps": [{"preset": "msmtp"}]}
+                                                       for h in hosts}}}))
+    original_vars, original_run = mig.base_vars, mig.run
+
+    def base_vars(**extra):
+        v = original_vars(**extra)
+        del v["smtp_configure_apps"], v["migrate_test_apps"]
+        return v
+
+    mig.base_vars = base_vars
+    mig.run = lambda *extra, **kw: original_run("-i", str(inventory), *extra, **kw)
+    mains = {h: {"main": lab.host_run(h, ["cat", "/etc/postfix/main.cf"]).stdout,
+                 "master": lab.host_run(h, ["cat", "/etc/postfix/master.cf"]).stdout} for h in hosts}
+    _reset_hosts(lab, hosts, mains)
+    client = mig.vault()
+    client.secrets.kv.v2.create_or_update_secret(path=mig.basic_path, mount_point=MOUNT, secret={
+        "username": standins.mailbox, "password": standins.password})
+    client.secrets.kv.v2.create_or_update_secret(path=mig.oauth_path, mount_point=MOUNT, secret={
+        "username": standins.mailbox, "tenant_id": standins.app.tenant_id, "client_id": standins.app.client_id,
+        "client_secret": standins.app.secret})
+    try:
+        configured = mig.run(playbook="mailops.smtp.configure")
+        assert configured.rc == 0, configured.output[-4000:]
+        yield mig
+    finally:
+        for h in hosts:
+            lab.clear(h)
+        _reset_hosts(lab, hosts, mains)
+        for path in (mig.basic_path, mig.oauth_path):
+            for p in (path, path + ".lock"):
+                try:
+                    client.secrets.kv.v2.delete_metadata_and_all_versions(path=p, mount_point=MOUNT)
+                except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
+                    pass
+
+
+def run_losing(fleet, lost: str, **role_vars):
+    """One migrate run; the lost host refuses SSH once its move saved its files (a saved copy appears in the
+    state directory). Returns the run and whether the cut happened."""
+    stop, cut = threading.Event(), threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            if saved_copies(fleet.lab, lost):
+                fleet.lab.ssh_down(lost)
+                cut.set()
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        run = fleet.run(**role_vars)
+    finally:
+        stop.set()
+        watcher.join(10)
+    return run, cut.is_set()
+
+
+def lost_copy(report: dict, host: str) -> str:
+    """The saved copy a lost host's entry names."""
+    found = re.findall(re.escape(STATE_DIR) + r"/[^\s:;,']+", hosts_of(report)[host]["message"])
+    assert found, hosts_of(report)[host]["message"]
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def lost_with_stop(lab, fleet):
+    """Run 1: the defaults, the second host lost during its move."""
+    lost = fleet.hosts[1]
+    before = records(lab, fleet.hosts)
+    run, cut = run_losing(fleet, lost)
+    assert cut, "the lost host's move never saved its files: " + run.output[-4000:]
+    return {"run": run, "before": before, "report": fleet.report(),
+            "markdown": (fleet.scratch / "report" / "migration.md").read_text(), "left": saved_copies(lab, lost)}
+
+
+@pytest.fixture(scope="module")
+def refused_while_copy(lab, fleet, lost_with_stop):
+    """Run 2: the lost host back, its saved copy still there."""
+    lab.clear(fleet.hosts[1])
+    before = records(lab, fleet.hosts)
+    run = fleet.run()
+    return {"run": run, "before": before, "after": records(lab, fleet.hosts), "report": fleet.report()}
+
+
+@pytest.fixture(scope="module")
+def lost_with_skip(lab, fleet, refused_while_copy):
+    """Run 3: the saved copy put back with the report's commands, then skip, the third host lost."""
+    lost = fleet.hosts[2]
+    run, cut = run_losing(fleet, lost, smtp_migrate_unreachable="skip")
+    assert cut, "the lost host's move never saved its files: " + run.output[-4000:]
+    return {"run": run, "report": fleet.report(), "left": saved_copies(lab, lost)}
+
+
+def assert_lost(report: dict, markdown: str, host: str) -> None:
+    """Not moved, not proven, not restored: the entry says the host was lost and how to put its files back."""
+    entry = hosts_of(report)[host]
+    assert entry["status"] == "unreachable" and entry["restored_files"] == [], entry
+    assert [a["proof_accepted"] for a in entry["apps"]] == [None], entry["apps"]
+    assert "lost during its move" in entry["message"] and "were not put back" in entry["message"], entry["message"]
+    assert "mailops.smtp.file_snapshot" in entry["message"] and "state=restored" in entry["message"]
+    assert f"{host} (unreachable)" in report["message"] and "part-way moved" in report["message"], report["message"]
+    assert f"- {host} (unreachable): {entry['message']}" in markdown, markdown
+    # Its file still holds the password as far as the report can tell: listed, and nothing is retirable.
+    assert (host, "/etc/msmtprc") in {(f["host"], f["path"]) for f in report["password_files"]}
+    assert report["retirable_credentials"] == []
+
+
+def assert_on_xoauth2(lab, host: str) -> None:
+    msmtprc = lab.host_run(host, ["cat", "/etc/msmtprc"]).stdout
+    # Booleans only: pytest would show the file, which may hold the password, in a failed comparison.
+    moved = "auth xoauth2" in msmtprc and re.search(r"^\s*password\s", msmtprc, re.M) is None
+    assert moved, f"{host}'s msmtprc is not on XOAUTH2, or still holds a password"
+
+
+def assert_proven(report: dict, *hosts: str) -> None:
+    for host in hosts:
+        apps = hosts_of(report)[host]["apps"]
+        assert [(a["proof_kind"], a["proof_accepted"]) for a in apps] == [("app_command", True)], apps
+
+
+def test_with_stop_a_host_lost_during_its_move_is_reported_and_the_batches_stop(lab, fleet, lost_with_stop):
+    run, report = lost_with_stop["run"], lost_with_stop["report"]
+    canary, lost, last = fleet.hosts
+    assert run.rc == 2, (run.rc, run.output[-5000:])
+    assert f"canary: {canary}" in run.output, run.output[-5000:]
+    statuses = {h: e["status"] for h, e in hosts_of(report).items()}
+    assert statuses == {canary: "moved", lost: "unreachable", last: "not_run"}, statuses
+    assert report["state"] == "stopped" and f"{last} (not_run)" in report["message"], report["message"]
+    assert_proven(report, canary)
+    assert_lost(report, lost_with_stop["markdown"], lost)
+    # The saved copy the lost host could not delete (it holds the old password): this run's, named.
+    assert len(lost_with_stop["left"]) == 1 and lost_with_stop["left"][0] in lost_copy(report, lost)
+    assert_on_xoauth2(lab, canary)
+    assert saved_copies(lab, canary) == [] and saved_copies(lab, last) == []
+    assert fleet.lock(fleet.basic_path)["state"] == "released"
+    assert fleet.lock(fleet.oauth_path)["state"] == "released"
+
+
+def test_a_host_with_an_interrupted_move_is_refused_until_its_copy_is_put_back(
+        lab, fleet, lost_with_stop, refused_while_copy):
+    canary, lost, last = fleet.hosts
+    run, report = refused_while_copy["run"], refused_while_copy["report"]
+    assert run.rc == 2, (run.rc, run.output[-5000:])
+    statuses = {h: e["status"] for h, e in hosts_of(report).items()}
+    assert statuses == {canary: "not_run", lost: "failed", last: "not_run"}, statuses
+    message = hosts_of(report)[lost]["message"]
+    copy = lost_copy(lost_with_stop["report"], lost)
+    assert "lost during an earlier move" in message and copy in message and "Nothing was changed" in message, message
+    # Refused before anything was written: every file as before this run, the copy still there.
+    before, after = refused_while_copy["before"], refused_while_copy["after"]
+    assert {h: differences(before[h], after[h]) for h in fleet.hosts} == {h: {} for h in fleet.hosts}
+    assert fleet.lock(fleet.oauth_path)["state"] == "released"
+
+    # The report's commands put the previous files back (as before the first run, byte for byte) and delete it.
+    for state in ("restored", "absent"):
+        done = lab.ansible([lost, "-m", "mailops.smtp.file_snapshot", "-a", f"path={copy} state={state}"],
+                           tool="ansible")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert differences(lost_with_stop["before"][lost], records(lab, [lost])[lost]) == {}
+    assert saved_copies(lab, lost) == []
+
+
+def test_with_skip_the_others_move_and_the_lost_host_is_reported(lab, fleet, refused_while_copy, lost_with_skip):
+    canary, first, lost = fleet.hosts
+    run, report = lost_with_skip["run"], lost_with_skip["report"]
+    assert run.rc == 2, (run.rc, run.output[-5000:])
+    statuses = {h: e["status"] for h, e in hosts_of(report).items()}
+    assert statuses == {canary: "unchanged", first: "moved", lost: "unreachable"}, statuses
+    assert report["state"] == "unreachable", report
+    assert_proven(report, first)
+    assert_lost(report, (fleet.scratch / "report" / "migration.md").read_text(), lost)
+    assert len(lost_with_skip["left"]) == 1 and lost_with_skip["left"][0] in lost_copy(report, lost)
+    for host in (canary, first):
+        assert_on_xoauth2(lab, host)
+        assert saved_copies(lab, host) == []
+    assert fleet.lock(fleet.basic_path)["state"] == "released"
+    assert fleet.lock(fleet.oauth_path)["state"] == "released"
