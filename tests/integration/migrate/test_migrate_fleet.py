@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from .conftest import Migration
+from .conftest import MOUNT, Migration
 
 ROOT = "/srv/migrate-fleet"
 # Where each app's file is (Postfix: its directory; the others: one file each).

@@ -614,6 +614,7 @@ def test_spring_through_a_relay_names_no_sender_and_is_proven_as_the_default_sen
 
 
 def test_a_default_sender_that_is_no_address_is_refused(tmp_path):
-    app = write(tmp_path, "spring", credential=OAUTH, options=LOOPBACK, smtp={"host": "smtp.office365.com", "port": 587})
+    app = write(tmp_path, "spring", credential=OAUTH, options=LOOPBACK,
+                smtp={"host": "smtp.office365.com", "port": 587})
     with pytest.raises(_proof.ProofInputError, match="default_from"):
         _proof.prove_all([app], "ops@contoso.com", run_cmd, default_from="box@contoso.com\r\nRCPT TO:<x@y>")

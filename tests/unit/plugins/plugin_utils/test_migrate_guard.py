@@ -93,8 +93,8 @@ def run_guard(tmp_path: Path, *extra: str, host_vars: dict | None = None):
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"hosts": {"guarded": dict(
         host_vars or {}, ansible_python_interpreter=sys.executable)}}}))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0",
-               ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(REPO / ".build" / "collections")))
+    collections = os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(REPO / ".build" / "collections"))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_COLLECTIONS_PATH=collections)
     p = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
                         str(tmp_path / "play.yml"), *extra],
                        capture_output=True, text=True, env=env, timeout=120, check=False, cwd=str(tmp_path))
