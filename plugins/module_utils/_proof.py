@@ -156,8 +156,16 @@ def judge_by_log(view, record, sent, log_path, offset, wait):
     return record
 
 
+def proof_sender(mail_from, view, default_from=None):
+    """The sender of an app's proof: the one given for every app (mail_from) first, then the sender the app's file
+    names (its from address, else its login), then default_from. An app that sends through a relay without a login
+    (Spring's via_relay file) may name none; migrate gives the mailbox of the credential moved to, the one sender
+    Microsoft 365 takes from that login without SendAs rights."""
+    return mail_from or view.get("from_address") or view.get("user") or default_from or None
+
+
 def prove_app(app, mail_from, to, run, ca_path=None, timeout=30, relay_log=None, relay_wait=60, check_mode=False,
-              senders=None, log_default=default_relay_log, domain=None):
+              senders=None, log_default=default_relay_log, domain=None, default_from=None):
     """The proof of one app (a contract-4 entry). Never raises for the app's own faults: they are its result.
 
     run(argv, stdin_text, timeout) -> (rc, out, err) runs a command (rc None: it could not run)."""
@@ -175,10 +183,10 @@ def prove_app(app, mail_from, to, run, ca_path=None, timeout=30, relay_log=None,
         return proof_record(view, view["kind"], None, False, "", None, message=(
             "%s: %s names no relay host and no login that mailops.smtp wrote; configure the app first"
             % (view["name"], view["file"])))
-    sender = mail_from or view.get("from_address") or view.get("user")
+    sender = proof_sender(mail_from, view, default_from)
     if not sender:
         return proof_record(view, view["kind"], None, False, "", None,
-                            message="%s: the file names no sender; give mail_from" % view["name"])
+                            message="%s: the file names no sender; give mail_from or default_from" % view["name"])
     if check_mode:
         return plan_entry(view, message_id, sender, to)
     log_path, offset = None, None
@@ -265,12 +273,13 @@ def lookup(items, relay_log, relay_wait=60):
 
 
 def prove_all(apps, to, run, mail_from=None, ca_path=None, timeout=30, relay_log=None, relay_wait=60,
-              check_mode=False, senders=None, log_default=default_relay_log):
+              check_mode=False, senders=None, log_default=default_relay_log, default_from=None):
     check_address(to, "to")
-    if mail_from:
-        check_address(mail_from, "mail_from")
+    for given, option in ((mail_from, "mail_from"), (default_from, "default_from")):
+        if given:
+            check_address(given, option)
     domain = socket.gethostname() or None
     if domain and not re.match(r"^[A-Za-z0-9.\-]+\Z", domain):
         domain = None
     return [timed(prove_app, app, mail_from, to, run, ca_path, timeout, relay_log, relay_wait, check_mode, senders,
-                  log_default, domain) for app in apps]
+                  log_default, domain, default_from) for app in apps]

@@ -91,6 +91,13 @@ options:
         login).
       - Microsoft 365 sends as the mailbox that logged in; another sender needs SendAs rights.
     type: str
+  default_from:
+    description:
+      - The sender of an app whose file names none (no from address and no login, as an app that sends through a
+        relay without logging in), when O(mail_from) is not given. Without it, such an app's proof is not made and
+        says so.
+      - The smtp_migrate role gives the mailbox of the credential it moves to.
+    type: str
   timeout:
     description: Seconds each SMTP step, command or Graph call may take.
     type: int
@@ -275,6 +282,7 @@ def argument_spec():
         )),
         to=dict(type="str", required=True),
         mail_from=dict(type="str"),
+        default_from=dict(type="str"),
         timeout=dict(type="int", default=30),
         relay_log=dict(type="path"),
         relay_wait=dict(type="int", default=60),
@@ -328,7 +336,8 @@ def run_module():
             proofs = [] if module.check_mode else _proof.lookup(p["message_ids"], relay_log, p["relay_wait"])
         else:
             proofs = _proof.prove_all(p["apps"], p["to"], command_runner(module), p["mail_from"], p["ca_path"],
-                                      p["timeout"], p["relay_log"], p["relay_wait"], module.check_mode)
+                                      p["timeout"], p["relay_log"], p["relay_wait"], module.check_mode,
+                                      default_from=p["default_from"])
     except _proof.ProofInputError as e:
         module.fail_json(msg=str(e))
     # Sending is not a change of the host's state; the proofs say what happened.

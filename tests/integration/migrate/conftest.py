@@ -4,7 +4,9 @@
 credential and the oauth2 one to move to in Vault paths of this run; everything put back afterwards.
 
 Every run goes through `ansible-playbook mailops.smtp.migrate`, the way operators run it; the hosts are put on
-basic auth first with `mailops.smtp.configure`. Variables go in a 0600 JSON file (-e @file).
+basic auth first with `mailops.smtp.configure`. Each host's apps and basic credential go in an inventory source of
+the test's own, beside the lab's, as operators keep them (given with -e, smtp_configure_apps would outrank the
+plan's apps in the move, and migrate refuses the run); the role variables go in a 0600 JSON file (-e @file).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.integration.configure.conftest import Run, sha256s
+from tests.integration.rotate.conftest import forget_credentials
 
 MOUNT = "secret"
 GRAFANA = "/etc/grafana/grafana.ini"
@@ -46,8 +49,18 @@ class Migration:
     hosts: list
     basic_path: str
     oauth_path: str
+    # {host: smtp_configure_apps}, in the test's inventory source (default: apps_for each host).
+    apps: dict = None
+    # More inventory variables per host, beside smtp_configure_apps and mailops_smtp_vault.
+    host_vars: dict = field(default_factory=dict)
+    # Role variables every run of this migration gets (-e), under those a run gives.
+    role_vars: dict = field(default_factory=dict)
     # Left out of the repr, which pytest prints with a failed test's arguments.
     secrets: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        if self.apps is None:
+            self.apps = {h: apps_for(i) for i, h in enumerate(self.hosts)}
 
     def _private(self, name: str, text: str) -> Path:
         f = self.scratch / f"{name}-{uuid.uuid4().hex}"
@@ -61,18 +74,23 @@ class Migration:
         return {"url": vault["https"], "ca_path": self.lab.ca, "mount": MOUNT, "path": path,
                 "auth": {"method": "token", "token_file": vault["token_file"]}}
 
+    def inventory(self) -> Path:
+        """Each host's smtp_configure_apps and basic credential (and host_vars), as an inventory source."""
+        hosts = {h: dict(self.host_vars.get(h, {}), smtp_configure_apps=apps,
+                         mailops_smtp_vault=self.vault_options(self.basic_path)) for h, apps in self.apps.items()}
+        f = self._private("inventory", json.dumps({"all": {"hosts": hosts}}))
+        return f.rename(f.with_suffix(".json"))
+
     def base_vars(self, **extra) -> dict:
         v = {
             "mailops_smtp_ca_path": self.lab.ca,
-            "mailops_smtp_vault": self.vault_options(self.basic_path),
-            "migrate_test_apps": {h: apps_for(i) for i, h in enumerate(self.hosts)},
-            "smtp_configure_apps": "{{ migrate_test_apps[inventory_hostname] | default([]) }}",
             "smtp_migrate_hosts": ",".join(self.hosts),
             "smtp_migrate_vault": dict(self.vault_options(self.oauth_path), oauth_ca_path=self.lab.ca,
                                        oauth_authority="https://login.microsoftonline.com"),
             "smtp_migrate_report_dir": str(self.scratch / "report"),
             "smtp_migrate_serial": 1,
         }
+        v.update(self.role_vars)
         v.update(extra)
         return v
 
@@ -80,7 +98,8 @@ class Migration:
         vars_file = self._private("vars", json.dumps(self.base_vars(**role_vars)))
         exe = str(Path(sys.executable).parent / "ansible-playbook")
         env = dict(self.lab.env, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-        argv = [exe, "-i", str(self.lab.inventory), playbook, "-e", f"@{vars_file}", *extra]
+        argv = [exe, "-i", str(self.lab.inventory), "-i", str(self.inventory()), playbook, "-e", f"@{vars_file}",
+                *extra]
         if playbook != "mailops.smtp.migrate":
             argv += ["-l", ",".join(self.hosts)]
         p = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(self.lab.dir), timeout=timeout,
@@ -105,6 +124,19 @@ class Migration:
         import hvac
         vault = self.lab.state["vault"]
         return hvac.Client(url=vault["http"], token=Path(vault["token_file"]).read_text().strip(), timeout=10)
+
+    def store_credentials(self) -> None:
+        """The basic credential (the hosts' today) and the oauth2 one to move to, in this run's Vault paths."""
+        client, app = self.vault(), self.standins.app
+        client.secrets.kv.v2.create_or_update_secret(path=self.basic_path, mount_point=MOUNT, secret={
+            "username": self.standins.mailbox, "password": self.standins.password})
+        client.secrets.kv.v2.create_or_update_secret(path=self.oauth_path, mount_point=MOUNT, secret={
+            "username": self.standins.mailbox, "tenant_id": app.tenant_id, "client_id": app.client_id,
+            "client_secret": app.secret})
+
+    def forget_credentials(self) -> None:
+        """Both Vault paths of this run and their fleet locks (the rotation tests' clean-up)."""
+        forget_credentials(self.vault(), self.basic_path, self.oauth_path)
 
     def lock(self, path: str) -> dict | None:
         import hvac
@@ -153,25 +185,14 @@ def fresh_migration(lab, standins, scratch: Path, name: str):
     assert len(hosts) == 2, "the migrate tests need a lab of at least 2 hosts"
     tag = uuid.uuid4().hex[:10]
     mig = Migration(lab, standins, scratch, hosts, f"smtp/{name}-basic-{tag}", f"smtp/{name}-oauth-{tag}")
-    app = standins.app
-    mig.secrets += [standins.password, app.secret]
+    mig.secrets += [standins.password, standins.app.secret]
     mains = {h: {"main": lab.host_run(h, ["cat", "/etc/postfix/main.cf"]).stdout,
                  "master": lab.host_run(h, ["cat", "/etc/postfix/master.cf"]).stdout} for h in hosts}
     _reset_hosts(lab, hosts, mains)
     lab.host_run(hosts[1], ["sh", "-c", "mkdir -p /etc/grafana && cat > " + GRAFANA], input="[server]\nhttp_port = 3000\n")
-    client = mig.vault()
-    client.secrets.kv.v2.create_or_update_secret(path=mig.basic_path, mount_point=MOUNT, secret={
-        "username": standins.mailbox, "password": standins.password})
-    client.secrets.kv.v2.create_or_update_secret(path=mig.oauth_path, mount_point=MOUNT, secret={
-        "username": standins.mailbox, "tenant_id": app.tenant_id, "client_id": app.client_id,
-        "client_secret": app.secret})
+    mig.store_credentials()
     try:
         yield mig
     finally:
         _reset_hosts(lab, hosts, mains)
-        for path in (mig.basic_path, mig.oauth_path):
-            for p in (path, path + ".lock"):
-                try:
-                    client.secrets.kv.v2.delete_metadata_and_all_versions(path=p, mount_point=MOUNT)
-                except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
-                    pass
+        mig.forget_credentials()

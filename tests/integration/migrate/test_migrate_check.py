@@ -10,6 +10,7 @@ there; the two migrate runs share it. Runs against the lab's real OpenBao, hosts
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -83,10 +84,34 @@ def test_check_shows_the_plan_proves_the_credential_and_changes_nothing(migratio
     assert report["retirable_credentials"] == []
     # The before fleet report, labelled, beside it.
     assert (migration.scratch / "report" / "before" / "report.json").exists()
-    import json
     before_report = json.loads((migration.scratch / "report" / "before" / "report.json").read_text())
     assert before_report["title"] == "SMTP submission readiness, before the migration"
     assert "| grafana (default path) |" in (migration.scratch / "report" / "migration.md").read_text()
+
+
+def test_apps_given_with_extra_vars_are_refused_before_anything_is_locked_or_written(migration):
+    # An operator's apps in -e would outrank the plan's apps that the move gives the configure role: every host
+    # would be written with its old list and the new credential, fail its proof and be restored.
+    before = migration.checksums()
+    locks = [migration.lock(p) for p in (migration.basic_path, migration.oauth_path)]
+
+    run = migration.run("-e", json.dumps({"smtp_configure_apps": migration.apps[migration.hosts[0]]}))
+    assert run.rc != 0, run.output[-4000:]
+    why = ("smtp_configure_apps is given as an extra variable (-e) or set as a fact, and that outranks what the "
+           "move sets (for the configure role, each host's planned apps).")
+    assert why in run.output, run.output[-4000:]
+    assert "Put smtp_configure_apps in the inventory (group_vars or host_vars), not in -e" in run.output
+    # Refused first: no fleet report, no lock taken, no proof, no plan, nothing written.
+    for step in ("Write the fleet report before", "Fleet locks: take", "Request a token and log in once",
+                 "Plan the fleet", "Move the canary (save"):
+        assert step not in run.output, (step, run.output[-4000:])
+    assert migration.checksums() == before
+    assert [migration.lock(p) for p in (migration.basic_path, migration.oauth_path)] == locks
+    # The report says why, on this exit path too.
+    report = migration.report()
+    assert report["state"] == "stopped" and why in report["message"], report
+    assert report["check_mode"] is False and [h["status"] for h in report["hosts"]] == ["not_run", "not_run"]
+    assert why in (migration.scratch / "report" / "migration.md").read_text()
 
 
 def test_a_run_is_refused_while_another_run_holds_a_lock_and_frees_the_locks_it_took(migration):

@@ -25,7 +25,7 @@ import uuid
 
 import pytest
 
-from .conftest import GRAFANA, MOUNT, Migration, _reset_hosts
+from .conftest import GRAFANA, Migration, _reset_hosts
 from .test_move_restore import RECORD
 
 STATE_DIR = "/var/lib/mailops-smtp/migrate"
@@ -72,23 +72,11 @@ def fleet(lab, standins, tmp_path_factory):
     hosts = [h["name"] for h in lab.hosts[:4]]
     assert len(hosts) == 4, "the migrate failure tests need a lab of at least 4 hosts"
     tag = uuid.uuid4().hex[:10]
-    mig = Migration(lab, standins, tmp_path_factory.mktemp("migrate-failures"), hosts,
-                    f"smtp/fail-basic-{tag}", f"smtp/fail-oauth-{tag}")
-    mig.secrets += [standins.password, standins.app.secret]
     apps = fleet_apps(hosts)
-    # Each host's smtp_configure_apps in the inventory, as operators keep it: an extra variable (-e) would beat
-    # the plan's configure_apps, which the move gives the configure role.
-    inventory = mig.scratch / "apps-inventory.json"
-    inventory.write_text(json.dumps({"all": {"hosts": {h: {"smtp_configure_apps": a} for h, a in apps.items()}}}))
-    original_vars, original_run = mig.base_vars, mig.run
-
-    def base_vars(**extra):
-        v = original_vars(smtp_migrate_relay="local", **extra)
-        del v["smtp_configure_apps"], v["migrate_test_apps"]
-        return v
-
-    mig.base_vars = base_vars
-    mig.run = lambda *extra, **kw: original_run("-i", str(inventory), *extra, **kw)
+    mig = Migration(lab, standins, tmp_path_factory.mktemp("migrate-failures"), hosts,
+                    f"smtp/fail-basic-{tag}", f"smtp/fail-oauth-{tag}", apps=apps,
+                    role_vars={"smtp_migrate_relay": "local"})
+    mig.secrets += [standins.password, standins.app.secret]
     mains = {h: {"main": lab.host_run(h, ["cat", "/etc/postfix/main.cf"]).stdout,
                  "master": lab.host_run(h, ["cat", "/etc/postfix/master.cf"]).stdout} for h in hosts}
     _reset_hosts(lab, hosts, mains)
@@ -96,12 +84,7 @@ def fleet(lab, standins, tmp_path_factory):
         if GRAFANA_APP in apps[h]:
             lab.host_run(h, ["sh", "-c", "mkdir -p /etc/grafana && cat > " + GRAFANA],
                          input="[server]\nhttp_port = 3000\n")
-    client = mig.vault()
-    client.secrets.kv.v2.create_or_update_secret(path=mig.basic_path, mount_point=MOUNT, secret={
-        "username": standins.mailbox, "password": standins.password})
-    client.secrets.kv.v2.create_or_update_secret(path=mig.oauth_path, mount_point=MOUNT, secret={
-        "username": standins.mailbox, "tenant_id": standins.app.tenant_id, "client_id": standins.app.client_id,
-        "client_secret": standins.app.secret})
+    mig.store_credentials()
     try:
         configured = mig.run(playbook="mailops.smtp.configure")
         assert configured.rc == 0, configured.output[-4000:]
@@ -109,12 +92,7 @@ def fleet(lab, standins, tmp_path_factory):
     finally:
         standins.control.clear_faults("smtp")
         _reset_hosts(lab, hosts, mains)
-        for path in (mig.basic_path, mig.oauth_path):
-            for p in (path, path + ".lock"):
-                try:
-                    client.secrets.kv.v2.delete_metadata_and_all_versions(path=p, mount_point=MOUNT)
-                except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
-                    pass
+        mig.forget_credentials()
 
 
 @pytest.fixture(scope="module")

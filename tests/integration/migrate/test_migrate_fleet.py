@@ -59,29 +59,6 @@ CLEAN = (f"rm -rf /etc/postfix/sasl_passwd /etc/postfix/sasl_passwd.db /etc/post
          "postfix stop >/dev/null 2>&1; postfix start >/dev/null 2>&1; true")
 
 
-class FleetMigration(Migration):
-    """The hosts' apps and basic credential in an inventory of the test's own, beside the lab's, as an operator
-    keeps them: given with -e they would beat the plan's smtp_configure_apps in the move (extra variables win)."""
-
-    apps: dict = None
-
-    def base_vars(self, **extra) -> dict:
-        v = super().base_vars(**extra)
-        for name in ("smtp_configure_apps", "migrate_test_apps", "mailops_smtp_vault"):
-            v.pop(name)
-        return v
-
-    def inventory(self) -> str:
-        # The sender the apps' files name (Spring's via_relay file has no login to send as without it).
-        hosts = {h: {"smtp_configure_apps": a, "mailops_smtp_vault": self.vault_options(self.basic_path),
-                     "smtp_configure_from_address": self.standins.mailbox} for h, a in self.apps.items()}
-        return str(self._private("inventory", json.dumps({"all": {"hosts": hosts}})).rename(
-            self.scratch / "inventory-fleet.json"))
-
-    def run(self, *extra: str, **kw):
-        return super().run("-i", self.inventory(), *extra, **kw)
-
-
 def reset(lab, mains: dict) -> None:
     for h, files in mains.items():
         for path, text in files.items():
@@ -105,7 +82,8 @@ def fleet(lab, standins, tmp_path_factory):
     assert [h["name"] for h in lab.hosts[:5]] == hosts, "this test needs a lab of 5 hosts (make lab-up HOSTS=5)"
     scratch = tmp_path_factory.mktemp("migrate-fleet")
     tag = uuid.uuid4().hex[:10]
-    mig = FleetMigration(lab, standins, scratch, hosts, f"smtp/fleet-basic-{tag}", f"smtp/fleet-oauth-{tag}")
+    apps = {h: [app(p) for p in presets] for h, presets in FLEET.items()}
+    mig = Migration(lab, standins, scratch, hosts, f"smtp/fleet-basic-{tag}", f"smtp/fleet-oauth-{tag}", apps=apps)
     mig.secrets += [standins.password, standins.app.secret]
     mains = {h: {p: lab.host_run(h, ["cat", p]).stdout for p in ("/etc/postfix/main.cf", "/etc/postfix/master.cf")}
              for h in hosts}
@@ -114,14 +92,7 @@ def fleet(lab, standins, tmp_path_factory):
         for p in presets:
             if p in ("django", "laravel", "spring", "grafana"):
                 lab.host_run(h, ["sh", "-c", 'mkdir -p "$(dirname "$1")" && touch "$1"', "-", APP_FILES[p]])
-    client = mig.vault()
-    client.secrets.kv.v2.create_or_update_secret(path=mig.basic_path, mount_point=MOUNT, secret={
-        "username": standins.mailbox, "password": standins.password})
-    client.secrets.kv.v2.create_or_update_secret(path=mig.oauth_path, mount_point=MOUNT, secret={
-        "username": standins.mailbox, "tenant_id": standins.app.tenant_id, "client_id": standins.app.client_id,
-        "client_secret": standins.app.secret})
-    apps = {h: [app(p) for p in presets] for h, presets in FLEET.items()}
-    mig.apps = apps
+    mig.store_credentials()
     try:
         configured = mig.run(playbook="mailops.smtp.configure")
         assert configured.rc == 0, configured.output[-4000:]
@@ -130,12 +101,7 @@ def fleet(lab, standins, tmp_path_factory):
     finally:
         standins.control.set_mailbox(standins.mailbox, basic_auth_retired=False)
         reset(lab, mains)
-        for path in (mig.basic_path, mig.oauth_path):
-            for p in (path, path + ".lock"):
-                try:
-                    client.secrets.kv.v2.delete_metadata_and_all_versions(path=p, mount_point=MOUNT)
-                except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
-                    pass
+        mig.forget_credentials()
 
 
 def migrate(mig: Migration, apps: dict):

@@ -3,7 +3,9 @@
 """The move of one host (roles/smtp_migrate/tasks/move.yml, issue 21 §2.3/§2.4), on host2 (Python 3.8).
 
 Before: host2 runs Postfix, msmtp and Grafana on basic auth, written by one configure run with the lab's
-basic credential. The plan (contract 2, written here) moves msmtp to XOAUTH2 and Grafana to the relay,
+basic credential and no from address. The plan (contract 2, written here) moves msmtp to XOAUTH2 and Grafana to the
+relay (the proven move also adds a Spring app through the relay, whose file names no sender: its proof is sent as
+the mailbox moved to),
 and puts an xoauth2 relay on host2's own Postfix, which takes over the Postfix app (docs/relay.md: in the
 xoauth2 mode the postfix preset must not also run on that Postfix, so the plan leaves it out of
 configure_apps; the relay removes its SASL map).
@@ -34,6 +36,7 @@ from tests.integration.relay.conftest import pristine_snapshots, restore_host
 HOST = "host2"
 APP_DIR = "/srv/move-test"
 GRAFANA = f"{APP_DIR}/grafana.ini"
+SPRING = f"{APP_DIR}/application.properties"
 # Outside the directories compared before and after (WATCHED).
 RELOADS = "/root/move-test-grafana-reloads"
 STATE_DIR = "/var/lib/mailops-smtp/migrate"
@@ -75,6 +78,12 @@ PLAYBOOK = """\
   gather_facts: false
   vars_files: [{vars_file}]
   tasks:
+    - name: Note the mailbox of the credential moved to, as the prove phase does
+      ansible.builtin.set_fact:
+        smtp_migrate__mailbox: "{{{{ move_test_mailbox }}}}"
+      delegate_to: localhost
+      delegate_facts: true
+      run_once: true
     - name: The move
       block:
         - name: Move
@@ -103,13 +112,20 @@ def grafana_app(options: dict | None = None) -> dict:
     return dict(app, options=options) if options else app
 
 
+def spring_app(options: dict | None = None) -> dict:
+    # Spring reads only the system trust store (as Grafana).
+    app = {"name": "spring", "preset": "spring", "path": SPRING, "smtp": {"ca_path": None}}
+    return dict(app, options=options) if options else app
+
+
 OLD_APPS = [{"name": "postfix", "preset": "postfix"}, {"name": "msmtp", "preset": "msmtp"}, grafana_app()]
 
 
-def plan(lab, changes: bool = True) -> dict:
-    """Contract 2's plan for host2: msmtp native XOAUTH2, Grafana and Postfix through an xoauth2 relay on host2."""
+def plan(lab, changes: bool = True, spring: bool = False) -> dict:
+    """Contract 2's plan for host2: msmtp native XOAUTH2, Grafana and Postfix through an xoauth2 relay on host2
+    (and a new Spring app through it, when spring)."""
     relay = {"host": "127.0.0.1", "port": 25, "designated": False}
-    return {
+    the_plan = {
         "host": HOST,
         "changes": changes,
         "apps": [
@@ -122,6 +138,11 @@ def plan(lab, changes: bool = True) -> dict:
         "configure_apps": [{"name": "msmtp", "preset": "msmtp"}, grafana_app({"mode": "via_relay"})],
         "relay": {"smtp_relay_upstream": "xoauth2", "smtp_relay_ca_path": lab.ca, "smtp_relay_install_packages": False},
     }
+    if spring:
+        the_plan["apps"].append({"name": "spring", "preset": "spring", "from": "none", "to": "via_relay",
+                                 "relay": relay, "blocked": None})
+        the_plan["configure_apps"].append(spring_app({"mode": "via_relay"}))
+    return the_plan
 
 
 class Mover:
@@ -144,7 +165,8 @@ class Mover:
             "smtp_migrate_proof_recipient": TO, "smtp_migrate_proof_timeout": 30,
             "smtp_migrate_relay_log": "/var/log/postfix.log",
             "smtp_configure_apps": OLD_APPS, "smtp_configure_ca_path": self.lab.ca,
-            "smtp_configure_from_address": self.standins.mailbox,
+            # No from address: Spring's via_relay file names no sender, and its proof is sent as this mailbox.
+            "move_test_mailbox": self.standins.mailbox,
         }
         play_vars.update(extra)
         vars_file = self._private("vars", json.dumps(play_vars))
@@ -243,18 +265,17 @@ def test_every_file_is_back_byte_for_byte_with_its_mode_and_owner(failed_move):
     assert before["/etc/mailops-smtp"] is None and before["/usr/local/lib/mailops-smtp"] is None
     differ = {p: (before.get(p), after.get(p)) for p in sorted(set(before) | set(after))
               if before.get(p) != after.get(p)}
-    # The one exception: the state directory, made by the move under the token directory, which stays
-    # (empty: any file left in it would show above as a difference).
-    allowed = {"/var/lib/mailops-smtp", STATE_DIR}
-    assert before["/var/lib/mailops-smtp"] is None
-    assert {p: v for p, v in differ.items() if p not in allowed} == {}
+    # No exception: the state directory and the parents the move created for it are gone too.
+    assert before["/var/lib/mailops-smtp"] is None and after["/var/lib/mailops-smtp"] is None
+    assert differ == {}
 
 
-def test_the_saved_copy_is_gone(lab, failed_move):
+def test_the_saved_copy_is_gone_with_the_state_directory_the_move_made(lab, failed_move):
     wrote_then_restored(failed_move)
     assert failed_move["after"].get(f"{STATE_DIR}/{failed_move['run_id']}") is None
-    left = lab.host_run(HOST, ["sh", "-c", f"ls -A {STATE_DIR} 2>/dev/null || true"]).stdout.split()
-    assert left == [], left
+    # The move made the state directory and its parent (neither was there before): it removed both.
+    gone = lab.host_run(HOST, ["sh", "-c", f"test -e {STATE_DIR} || test -e /var/lib/mailops-smtp || echo gone"])
+    assert gone.stdout.strip() == "gone", lab.host_run(HOST, ["ls", "-la", "/var/lib/mailops-smtp"], check=False).stdout
 
 
 def test_no_proof_message_is_left_to_leave_the_previous_way(failed_move):
@@ -272,16 +293,25 @@ def test_the_applications_were_reloaded_after_the_restore(failed_move):
     assert failed_move["postfix_starts"] >= 1
 
 
-def test_a_proven_move_stays_and_a_rerun_changes_nothing(lab, failed_move, basic_host):
-    run, moved = basic_host.run(plan(lab), "test-" + uuid.uuid4().hex[:12])
+def test_a_proven_move_stays_and_a_rerun_changes_nothing(lab, standins, failed_move, basic_host):
+    run, moved = basic_host.run(plan(lab, spring=True), "test-" + uuid.uuid4().hex[:12])
     assert run.rc == 0, run.output[-4000:]
     assert moved["status"] == "moved", moved
     assert all(a["proof"]["accepted"] for a in moved["apps"]), moved["apps"]
     assert "auth xoauth2" in read_file(lab, HOST, "/etc/msmtprc")
     assert "127.0.0.1:25" in read_file(lab, HOST, GRAFANA)
+    # Spring's via_relay file names no sender; its proof went out as the mailbox moved to, and was accepted.
+    spring = read_file(lab, HOST, SPRING)
+    assert "127.0.0.1" in spring and "username" not in spring and "from" not in spring, spring
+    proofs = {a["name"]: a["proof"] for a in moved["apps"]}
+    assert proofs["spring"]["accepted"] is True and proofs["spring"]["kind"] == "smtp_client", proofs["spring"]
+    got = [m for m in standins.control.messages()
+           if any(k.lower() == "message-id" and v.strip() == proofs["spring"]["message_id"] for k, v in m["headers"])]
+    assert [m["envelope_from"] for m in got] == [standins.mailbox], got
     assert lab.host_run(HOST, ["test", "-e", "/etc/postfix/sasl_passwd"], check=False).returncode != 0
-    assert lab.host_run(HOST, ["sh", "-c", f"ls -A {STATE_DIR} 2>/dev/null || true"]).stdout.split() == []
+    # The saved copy and the state directory are gone (its parent stays: the relay's token is in it).
+    assert lab.host_run(HOST, ["test", "-e", STATE_DIR], check=False).returncode != 0
     files = record(lab)
-    rerun, again = basic_host.run(plan(lab, changes=False), "test-" + uuid.uuid4().hex[:12])
+    rerun, again = basic_host.run(plan(lab, changes=False, spring=True), "test-" + uuid.uuid4().hex[:12])
     assert rerun.rc == 0 and again["status"] == "unchanged", rerun.output[-4000:]
     assert record(lab) == files

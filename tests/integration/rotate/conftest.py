@@ -190,6 +190,16 @@ def _restore(lab, hosts, mains: dict) -> None:
                                      "postsuper -d ALL >/dev/null 2>&1; postfix reload >/dev/null 2>&1; true"])
 
 
+def forget_credentials(client, *paths: str) -> None:
+    """Delete each Vault path of a test run and its fleet lock (path + ".lock"), every version."""
+    for path in paths:
+        for p in (path, path + ".lock"):
+            try:
+                client.secrets.kv.v2.delete_metadata_and_all_versions(path=p, mount_point=MOUNT)
+            except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
+                pass
+
+
 @contextmanager
 def fresh_rotation(lab, standins, scratch: Path, name: str):
     """Five hosts with their mail files put back, and a Vault path of this run at v1; all undone afterwards."""
@@ -207,11 +217,7 @@ def fresh_rotation(lab, standins, scratch: Path, name: str):
     finally:
         _restore(lab, hosts, mains)
         standins.control.set_mailbox(standins.mailbox, passwords=[standins.password])
-        for path in (rot.path, rot.path + ".lock"):
-            try:
-                client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=MOUNT)
-            except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
-                pass
+        forget_credentials(client, rot.path)
 
 
 @pytest.fixture(scope="module")

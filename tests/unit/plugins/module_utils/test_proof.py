@@ -578,3 +578,45 @@ def test_the_files_are_read_not_written(tmp_path):
     before = Path(app["path"]).read_bytes()
     _proof.prove_all([app], "ops@contoso.com", run_cmd, check_mode=True)
     assert Path(app["path"]).read_bytes() == before
+
+
+# ---- the sender of a proof ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mail_from, view, default_from, sender", [
+    # Given for every app: first, whatever the file says.
+    ("ops@contoso.com", {"from_address": "alerts@contoso.com", "user": USER}, "box@contoso.com", "ops@contoso.com"),
+    # The file's own from address, then its login, before the default.
+    (None, {"from_address": "alerts@contoso.com", "user": USER}, "box@contoso.com", "alerts@contoso.com"),
+    ("", {"from_address": None, "user": USER}, "box@contoso.com", USER),
+    # A file that names no sender (a relay without a login): the default, else none.
+    (None, {"from_address": None, "user": None}, "box@contoso.com", "box@contoso.com"),
+    (None, {"from_address": "", "user": None}, None, None),
+])
+def test_the_proof_sender_is_the_given_one_then_the_files_then_the_default(mail_from, view, default_from, sender):
+    assert _proof.proof_sender(mail_from, view, default_from) == sender
+
+
+def test_spring_through_a_relay_names_no_sender_and_is_proven_as_the_default_sender(tmp_path):
+    # Spring's via_relay file without a from address: no login, no sender of its own.
+    app = write(tmp_path, "spring", credential=OAUTH, options=LOOPBACK,
+                smtp={"host": "smtp.office365.com", "port": 587})
+    assert _proof.decide(app)["from_address"] is None and _proof.decide(app)["user"] is None
+    senders = Refusing()
+    refused = _proof.prove_all([app], "ops@contoso.com", run_cmd, senders=senders)[0]
+    assert senders.calls == [] and refused["accepted"] is False
+    assert refused["message"] == "spring: the file names no sender; give mail_from or default_from"
+    proof = _proof.prove_all([app], "ops@contoso.com", run_cmd, senders=senders, default_from="box@contoso.com",
+                             relay_log=str(tmp_path / "absent.log"), relay_wait=0)[0]
+    assert senders.calls == [("smtp", "127.0.0.1", 25, "box@contoso.com", "ops@contoso.com")], proof
+    # An explicit sender for every app still comes first.
+    senders.calls.clear()
+    _proof.prove_all([app], "ops@contoso.com", run_cmd, mail_from="ops@contoso.com", senders=senders,
+                     default_from="box@contoso.com", relay_log=str(tmp_path / "absent.log"), relay_wait=0)
+    assert [c[3] for c in senders.calls] == ["ops@contoso.com"]
+
+
+def test_a_default_sender_that_is_no_address_is_refused(tmp_path):
+    app = write(tmp_path, "spring", credential=OAUTH, options=LOOPBACK,
+                smtp={"host": "smtp.office365.com", "port": 587})
+    with pytest.raises(_proof.ProofInputError, match="default_from"):
+        _proof.prove_all([app], "ops@contoso.com", run_cmd, default_from="box@contoso.com\r\nRCPT TO:<x@y>")
