@@ -12,40 +12,18 @@ host1's log. A rerun sees host1's relay running (the before phase reads Postfix'
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.configure.conftest import Run
 from tests.lab.pki_bad import load_ca
 from tests.lab.trust import lab_ca_trusted
 
-from .conftest import GRAFANA, apps_for, fresh_migration
+from .conftest import GRAFANA, fresh_migration
 from .test_send_proof import by_message_id
 
 CERT, KEY = "/etc/ssl/mailops-relay/relay.pem", "/etc/ssl/private/mailops-relay.key"
 DOMAIN = "contoso.com"
-
-
-def run(mig, inventory: Path, *extra: str, playbook: str = "mailops.smtp.migrate") -> Run:
-    """Migration.run with the apps and the relay host's variables in an inventory source of their own: an extra
-    var would outrank the smtp_configure_apps migrate gives the configure role of each move."""
-    v = mig.base_vars()
-    for key in ("migrate_test_apps", "smtp_configure_apps"):
-        v.pop(key, None)
-    vars_file = mig._private("vars", json.dumps(v))
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(mig.lab.inventory), "-i", str(inventory),
-            playbook, "-e", f"@{vars_file}", *extra]
-    if playbook != "mailops.smtp.migrate":
-        argv += ["-l", ",".join(mig.hosts)]
-    p = subprocess.run(argv, capture_output=True, text=True, env=dict(mig.lab.env, ANSIBLE_NOCOLOR="1"),
-                       cwd=str(mig.lab.dir), timeout=900, check=False, stdin=subprocess.DEVNULL)
-    out = Run(p.returncode, p.stdout, p.stderr)
-    mig.assert_no_leak(out.output)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -58,24 +36,21 @@ def designated(lab, standins, tmp_path_factory):
         leaf = ca.issue("relay-" + relay, [ip])
         lab.host_run(relay, ["sh", "-c", 'install -D -m 0644 "$1" "$3" && install -D -m 0600 "$2" "$4"', "sh",
                              str(leaf.cert), str(leaf.key), CERT, KEY])
-        inventory = scratch / "inventory.json"
-        inventory.write_text(json.dumps({"all": {"hosts": {
-            relay: {"smtp_configure_apps": apps_for(0), "smtp_relay_listen": [ip],
-                    "smtp_relay_allowed_networks": [lab.host(client)["ip"] + "/32"],
+        mig.host_vars = {
+            relay: {"smtp_relay_listen": [ip], "smtp_relay_allowed_networks": [lab.host(client)["ip"] + "/32"],
                     "smtp_relay_tls_cert": CERT, "smtp_relay_tls_key": KEY,
-                    "smtp_relay_recipient_domains": [DOMAIN],
-                    "smtp_configure_from_address": standins.mailbox},
-            client: {"smtp_configure_apps": apps_for(1), "smtp_configure_from_address": standins.mailbox}}}}))
+                    "smtp_relay_recipient_domains": [DOMAIN]},
+            client: {}}
         try:
             # Grafana (and so its proof) verifies the relay against the system store only: docs/relay.md.
             with lab_ca_trusted(lab, client):
-                configured = run(mig, inventory, playbook="mailops.smtp.configure")
+                configured = mig.run(playbook="mailops.smtp.configure")
                 assert configured.rc == 0, configured.output[-4000:]
-                first = run(mig, inventory)
+                first = mig.run()
                 report = mig.report()
                 before_rerun = mig.checksums()
                 sent_before_rerun = len(standins.control.messages())
-                rerun = run(mig, inventory)
+                rerun = mig.run()
                 yield {"mig": mig, "first": first, "report": report, "rerun": rerun, "rerun_report": mig.report(),
                        "before_rerun": before_rerun, "sent_before_rerun": sent_before_rerun, "ip": ip}
         finally:

@@ -17,7 +17,6 @@ reset, as a host that went down) as soon as its move has saved its files. Three 
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -25,7 +24,7 @@ import uuid
 
 import pytest
 
-from .conftest import MOUNT, Migration, _reset_hosts
+from .conftest import Migration, _reset_hosts
 from .test_migrate_failures import STATE_DIR, differences, hosts_of, records, saved_copies
 
 
@@ -34,31 +33,14 @@ def fleet(lab, standins, tmp_path_factory):
     hosts = [h["name"] for h in lab.hosts[:3]]
     assert len(hosts) == 3, "the lost-host test needs a lab of at least 3 hosts"
     tag = uuid.uuid4().hex[:10]
+    # Each host's smtp_configure_apps in the test's inventory source (Migration.inventory), not in -e.
     mig = Migration(lab, standins, tmp_path_factory.mktemp("migrate-lost"), hosts,
-                    f"smtp/lost-basic-{tag}", f"smtp/lost-oauth-{tag}")
+                    f"smtp/lost-basic-{tag}", f"smtp/lost-oauth-{tag}", apps={h: [{"preset": "msmtp"}] for h in hosts})
     mig.secrets += [standins.password, standins.app.secret]
-    # Each host's smtp_configure_apps in an inventory source, not in -e (which would beat the plan's).
-    inventory = mig.scratch / "apps-inventory.json"
-    inventory.write_text(json.dumps({"all": {"hosts": {h: {"smtp_configure_apps": [{"preset": "msmtp"}]}
-                                                       for h in hosts}}}))
-    original_vars, original_run = mig.base_vars, mig.run
-
-    def base_vars(**extra):
-        v = original_vars(**extra)
-        del v["smtp_configure_apps"], v["migrate_test_apps"]
-        return v
-
-    mig.base_vars = base_vars
-    mig.run = lambda *extra, **kw: original_run("-i", str(inventory), *extra, **kw)
     mains = {h: {"main": lab.host_run(h, ["cat", "/etc/postfix/main.cf"]).stdout,
                  "master": lab.host_run(h, ["cat", "/etc/postfix/master.cf"]).stdout} for h in hosts}
     _reset_hosts(lab, hosts, mains)
-    client = mig.vault()
-    client.secrets.kv.v2.create_or_update_secret(path=mig.basic_path, mount_point=MOUNT, secret={
-        "username": standins.mailbox, "password": standins.password})
-    client.secrets.kv.v2.create_or_update_secret(path=mig.oauth_path, mount_point=MOUNT, secret={
-        "username": standins.mailbox, "tenant_id": standins.app.tenant_id, "client_id": standins.app.client_id,
-        "client_secret": standins.app.secret})
+    mig.store_credentials()
     try:
         configured = mig.run(playbook="mailops.smtp.configure")
         assert configured.rc == 0, configured.output[-4000:]
@@ -67,12 +49,7 @@ def fleet(lab, standins, tmp_path_factory):
         for h in hosts:
             lab.clear(h)
         _reset_hosts(lab, hosts, mains)
-        for path in (mig.basic_path, mig.oauth_path):
-            for p in (path, path + ".lock"):
-                try:
-                    client.secrets.kv.v2.delete_metadata_and_all_versions(path=p, mount_point=MOUNT)
-                except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
-                    pass
+        mig.forget_credentials()
 
 
 def run_losing(fleet, lost: str, **role_vars):
