@@ -42,6 +42,9 @@ from pathlib import Path
 
 from _common import REPO, add_lab_options, dispatch, update_doc_block
 
+import tests.conftest  # noqa: F401  pylint: disable=unused-import  (makes ansible_collections.mailops.smtp importable)
+from ansible_collections.mailops.smtp.plugins.plugin_utils._relay import XOAUTH2_TRANSPORT
+
 RESULTS = REPO / "bench" / "results" / "migrate.json"
 RUN_TIMEOUT = 3600
 TARGET_RATIO = 2.0
@@ -93,6 +96,12 @@ class Bench:
         names = [h["name"] for h in lab.hosts]
         self.mains = {h: {"main": lab.host_run(h, ["cat", "/etc/postfix/main.cf"]).stdout,
                           "master": lab.host_run(h, ["cat", "/etc/postfix/master.cf"]).stdout} for h in names}
+        # Each round puts these back as the lab's Postfix: a bench stopped part-way leaves a relay in them, and a
+        # relay "seen running" is left out of the plan, so every later round would fail.
+        polluted = [h for h, m in self.mains.items() if XOAUTH2_TRANSPORT in m["main"] + m["master"]]
+        if polluted:
+            raise SystemExit(f"bench: {', '.join(polluted)} still run a relay from an earlier run: take the lab down "
+                             "(python -m tests.lab --state-dir <dir> down) and run the bench again")
         client = self.mig.vault()
         client.secrets.kv.v2.create_or_update_secret(path=self.mig.basic_path, mount_point="secret", secret={
             "username": standins.mailbox, "password": standins.password})
