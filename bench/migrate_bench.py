@@ -85,13 +85,14 @@ class Bench:
         self.designated = designated
         # The apps are the inventory's (a second inventory source), as an operator's are: an extra var would
         # outrank the new smtp_configure_apps that migrate gives the configure role of each move.
+        tag = uuid.uuid4().hex[:10]
+        self.mig = Migration(lab, standins, work, [], f"smtp/bench-basic-{tag}", f"smtp/bench-oauth-{tag}")
         self.apps_inventory = work / "apps-inventory.yml"
-        inventory = {"all": {"vars": {"smtp_configure_apps": apps}}}
+        inventory = {"all": {"vars": {"smtp_configure_apps": apps,
+                                      "mailops_smtp_vault": self.mig.vault_options(self.mig.basic_path)}}}
         if designated:
             inventory["all"]["hosts"] = {lab.hosts[0]["name"]: self.designate()}
         self.apps_inventory.write_text(json.dumps(inventory))
-        tag = uuid.uuid4().hex[:10]
-        self.mig = Migration(lab, standins, work, [], f"smtp/bench-basic-{tag}", f"smtp/bench-oauth-{tag}")
         self.mig.secrets += [standins.password, standins.app.secret]
         names = [h["name"] for h in lab.hosts]
         self.mains = {h: {"main": lab.host_run(h, ["cat", "/etc/postfix/main.cf"]).stdout,
@@ -102,12 +103,7 @@ class Bench:
         if polluted:
             raise SystemExit(f"bench: {', '.join(polluted)} still run a relay from an earlier run: take the lab down "
                              "(python -m tests.lab --state-dir <dir> down) and run the bench again")
-        client = self.mig.vault()
-        client.secrets.kv.v2.create_or_update_secret(path=self.mig.basic_path, mount_point="secret", secret={
-            "username": standins.mailbox, "password": standins.password})
-        client.secrets.kv.v2.create_or_update_secret(path=self.mig.oauth_path, mount_point="secret", secret={
-            "username": standins.mailbox, "tenant_id": standins.app.tenant_id,
-            "client_id": standins.app.client_id, "client_secret": standins.app.secret})
+        self.mig.store_credentials()
 
     def designate(self) -> dict:
         """The first host as the designated relay of the others: a lab-CA certificate for its address, and every
@@ -142,8 +138,6 @@ class Bench:
         from tests.integration.configure.conftest import Run
         v = self.mig.base_vars(smtp_migrate_hosts=",".join(hosts),
                                smtp_migrate_serial=self.serial)
-        for key in ("migrate_test_apps", "smtp_configure_apps"):
-            v.pop(key)
         vars_file = self.mig._private("vars", json.dumps(v))
         exe = str(Path(sys.executable).parent / "ansible-playbook")
         env = dict(self.lab.env, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
@@ -209,13 +203,7 @@ class Bench:
                 list(pool.map(lambda h: untrust(self.lab, h["name"]), self.lab.hosts))
             self.lab.host_run(self.lab.hosts[0]["name"], ["rm", "-rf", RELAY_CERT, RELAY_KEY,
                                                           str(Path(RELAY_CERT).parent)], check=False)
-        client = self.mig.vault()
-        for path in (self.mig.basic_path, self.mig.oauth_path):
-            for p in (path, path + ".lock"):
-                try:
-                    client.secrets.kv.v2.delete_metadata_and_all_versions(path=p, mount_point="secret")
-                except Exception:  # noqa: BLE001 - best effort; the paths are unique to this run
-                    pass
+        self.mig.forget_credentials()
 
 
 def inner(args) -> int:
