@@ -42,7 +42,8 @@ from pathlib import Path
 
 from _common import REPO, add_lab_options, dispatch, update_doc_block
 
-import tests.conftest  # noqa: F401  pylint: disable=unused-import  (makes ansible_collections.mailops.smtp importable)
+# tests.conftest makes ansible_collections.mailops.smtp importable.
+import tests.conftest  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.mailops.smtp.plugins.plugin_utils._relay import XOAUTH2_TRANSPORT
 
 RESULTS = REPO / "bench" / "results" / "migrate.json"
@@ -68,7 +69,6 @@ APP_SETS = {
 # The same three apps; the first host of the lab is the designated relay of the others (Bench.designate).
 APP_SETS["designated"] = APP_SETS["relay"]
 RELAY_CERT, RELAY_KEY = "/etc/ssl/mailops-relay/relay.pem", "/etc/ssl/private/mailops-relay.key"
-
 
 
 def loadavg() -> list[float]:

@@ -74,8 +74,9 @@ def plan(dest, files):
 def install(dest, files, check_mode=False):
     """Write what differs; return the relative paths written (or that would be, in check mode)."""
     todo = plan(dest, files)
+    written = [item[0] for item in todo]
     if check_mode:
-        return [p for p, _, _ in todo]
+        return written
     uid, gid = os.geteuid(), os.getegid()
     for relpath, data, mode in todo:
         for d in _missing_dirs(dest, relpath):
@@ -85,4 +86,4 @@ def install(dest, files, check_mode=False):
             _atomic.write_file(os.path.join(dest, relpath), data, mode=mode, owner=uid, group=gid)
         except _atomic.AtomicError as e:
             raise CodeInstallError(str(e))
-    return [p for p, _, _ in todo]
+    return written

@@ -800,4 +800,3 @@ def lock_renewal(last_at, ttl, now=None):
     except (TypeError, ValueError):
         due = True
     return {"due": bool(due), "now": round(now, 3)}
-
