@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -141,6 +142,8 @@ class Bench:
         vars_file = self.mig._private("vars", json.dumps(v))
         exe = str(Path(sys.executable).parent / "ansible-playbook")
         env = dict(self.lab.env, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+        # A timing callback for a profile, when the caller enables one (docs/performance.md says how).
+        env.update({k: v for k, v in os.environ.items() if k.startswith(("ANSIBLE_CALLBACK", "TASKTIME_"))})
         argv = [exe, "-i", str(self.lab.inventory), "-i", str(self.apps_inventory), playbook, "-e", f"@{vars_file}"]
         if playbook != "mailops.smtp.migrate":
             argv += ["-l", ",".join(hosts)]
