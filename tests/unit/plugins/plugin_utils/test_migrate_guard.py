@@ -96,8 +96,8 @@ def test_the_proof_and_the_lock_id_are_refused_with_leave_them_out():
     assert "Leave smtp_configure_credential_proven and smtp_configure_lock_run_id out of -e" in both, both
     # With apps too: the apps' advice first (unchanged), then the move's own, one "Nothing was ..." at the end.
     mixed = g.refusal(probed(smtp_configure_apps=[], smtp_configure_lock_run_id="x"), PROBE)
-    assert mixed.startswith(g.refusal(probed(smtp_configure_apps=[]), PROBE)[:-len(" Nothing was locked or "
-                                                                                  "written.")] + " smtp_configure_lock")
+    apps_only = g.refusal(probed(smtp_configure_apps=[]), PROBE).removesuffix(" Nothing was locked or written.")
+    assert mixed.startswith(apps_only + " smtp_configure_lock_run_id is given"), mixed
     assert mixed.count("Nothing was locked or written.") == 1, mixed
 
 
