@@ -15,7 +15,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.mailops.smtp.plugins.plugin_utils import _migrate_guard as g
 
 
-def migrate_extra_vars_refusal(values, probe=g.PROBE):
+def migrate_extra_vars_refusal(values, probe):
     try:
         return g.refusal(dict(values or {}), probe)
     except g.GuardError as exc:

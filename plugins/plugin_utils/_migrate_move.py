@@ -226,6 +226,56 @@ def lost(apps, proof, failure, host=None, saved_copy=None):
                        "were not put back%s." % (where, failure, copy)}
 
 
+def delete_copy_command(host, saved_copy):
+    """The command that deletes a saved copy whose move was proven (nothing to put back)."""
+    return "ansible %s -b -m mailops.smtp.file_snapshot -a 'path=%s state=absent'" % (host or "HOST", saved_copy)
+
+
+def copy_left(moved, deleted, host=None, saved_copy=None):
+    """smtp_migrate__moved once the move tried to delete its saved copy (move.yml's always): as it was when the
+    copy is gone, else with the copy named (saved_copies), why it is left and the command that deletes it.
+
+    deleted: the registered result of file_snapshot (state absent). The status stays: a host lost after its
+    proofs was moved (its apps were proven), but the copy holds the old passwords. lost_after_move says the
+    host stopped answering (the report's state counts it as unreachable). A lost host's own message (lost())
+    already names its copy."""
+    if not isinstance(moved, dict) or moved.get("unreachable") or not isinstance(deleted, dict):
+        return moved
+    if not (deleted.get("unreachable") or deleted.get("failed")):
+        return moved
+    lost_now = bool(deleted.get("unreachable"))
+    why = ("it stopped answering before the copy could be deleted" if lost_now else
+           "deleting the copy failed: %s" % (deleted.get("msg") or "no message"))
+    left = ("the saved copy of its previous files (they hold the old passwords) is left in %s: %s. Once the host "
+            "answers, delete it (%s)" % (saved_copy, why, delete_copy_command(host, saved_copy)))
+    if moved.get("status") in ("moved", "unchanged"):
+        message = "%s%s and proven, but %s." % ("%s: " % host if host else "", moved.get("status"), left)
+    else:
+        message = "%s; and %s." % ((moved.get("message") or "").rstrip("."), left)
+    return dict(moved, message=message, saved_copies=[saved_copy], lost_after_move=lost_now)
+
+
+def unchanged(found, host=None, run_id=None):
+    """smtp_migrate__moved of a host with nothing to move: unchanged, and any saved copy an earlier move left
+    on it named, with the commands for it (it holds the old passwords).
+
+    found: the registered find over the state directory (as interrupted_copies). Whether that move was proven
+    (then only delete the copy) or lost half-way (then put the files back first) is in the report of the run
+    that left it; the files may look moved either way, so both commands are given."""
+    copies = interrupted_copies(found, host, run_id)["copies"]
+    out = {"status": "unchanged", "apps": [], "restored_files": [], "message": None}
+    if not copies:
+        return out
+    out.update(saved_copies=copies, lost_after_move=True, message=(
+        "%snothing to move, but an earlier move that lost this host left the saved copy of its previous files "
+        "(they hold the old passwords) in %s. If that run's report says the host moved, delete the copy (%s); if "
+        "it says unreachable, put the files back first (%s) and run the same command again." % (
+            "%s: " % host if host else "", ", ".join(copies),
+            "; ".join(delete_copy_command(host, c) for c in copies),
+            "; ".join(put_back_command(host, c) for c in copies))))
+    return out
+
+
 def interrupted_copies(found, host=None, run_id=None):
     """The saved copies an earlier move of this host left in the state directory (it was lost during that move),
     and the message that refuses a new move while they are there: [] and None when there are none.

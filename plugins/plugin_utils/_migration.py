@@ -571,6 +571,9 @@ def report_host(host, plan, moved, before_rows, after_rows, apps, status):
             "relay": (plan or {}).get("relay"), "configure_apps": (plan or {}).get("configure_apps"),
             "message": (moved or {}).get("message") or (moved or {}).get("msg"),
             "restored_files": (moved or {}).get("restored_files") or [], "apps": out_apps,
+            # A saved copy of the host's previous files left on it (the old passwords are in it).
+            "saved_copies": (moved or {}).get("saved_copies") or [],
+            "lost_after_move": bool((moved or {}).get("lost_after_move")),
             "timings": host_timings(moved)}
 
 
@@ -602,25 +605,50 @@ def retirable_credentials(hosts, credentials):
     return out
 
 
+def _unfinished_state(hosts):
+    """unreachable when every host that did not finish was lost or could not be reached (bring them back and
+    run again), else stopped."""
+    return "unreachable" if all(h["status"] == "unreachable" or h.get("lost_after_move") for h in hosts) else "stopped"
+
+
+def _copies_left(hosts):
+    """The sentence on the saved copies left on hosts (the old passwords are in them), or ''."""
+    left = [h["host"] for h in hosts if h.get("saved_copies")]
+    if not left:
+        return ""
+    return ("%s still hold%s a saved copy of previous files with the old passwords: %s entry says why and the "
+            "command that deletes it." % (", ".join(left), "s" if len(left) == 1 else "",
+                                          "its" if len(left) == 1 else "each one's"))
+
+
 def outcome(hosts, stop_message=None, check_mode=False, attempted=True, lost=()):
     """(state, message): planned (--check, or tags that move nothing), done, stopped (a failure, the
     threshold), unreachable. attempted: whether the run moved (or tried to move) any host; lost: the hosts
-    lost during their move (their files may be part-way moved: the others keep theirs)."""
+    lost during their move (their files may be part-way moved: the others keep theirs).
+
+    A host that moved (or had nothing to move) but holds a saved copy of its previous files (lost after its
+    proofs, or a copy an earlier lost move left) is not a clean finish either: it counts with the hosts that
+    did not move for the state (as lost: unreachable), and the message names it."""
+    copies = _copies_left(hosts)
     if stop_message:
         state = "unreachable" if any(h["status"] == "unreachable" for h in hosts) else "stopped"
-        return state, stop_message
+        return state, " ".join(m for m in (stop_message, copies) if m)
     if check_mode or not attempted:
         return "planned", None
     failed = [h["host"] for h in hosts if h["status"] in _FAILED_STATUSES or h["status"] == "not_run"]
     if failed:
-        state = "unreachable" if all(h["status"] == "unreachable" for h in hosts if h["host"] in failed) else "stopped"
+        state = _unfinished_state([h for h in hosts if h["host"] in failed or h.get("saved_copies")])
         named = ", ".join("%s (%s)" % (h["host"], h["status"]) for h in hosts if h["host"] in failed)
         lost = [h for h in lost if h in failed]
         keep = ("Each keeps its previous files" if not lost else
                 "Each keeps its previous files but %s, lost during its move: its files may be part-way moved, and "
                 "its entry says how to put them back" % ", ".join(lost))
-        return state, ("%d host(s) did not move: %s. %s; the report says why. Fix the cause and run the same "
-                       "command again: the hosts already moved change nothing." % (len(failed), named, keep))
+        return state, " ".join(m for m in (
+            "%d host(s) did not move: %s. %s; the report says why. Fix the cause and run the same command again: "
+            "the hosts already moved change nothing." % (len(failed), named, keep), copies) if m)
+    if copies:
+        return (_unfinished_state([h for h in hosts if h.get("saved_copies")]),
+                "Every host moved or had nothing to move. " + copies)
     return "done", None
 
 
@@ -690,7 +718,7 @@ def report_markdown(report):
             lines.append("| %s |" % " | ".join(str(c).replace("|", "\\|") for c in cells))
     diagnosed = [h for h in report["hosts"] if h["message"]]
     if diagnosed:
-        lines += ["", "## Why hosts did not move", ""]
+        lines += ["", "## Why hosts did not move, and saved copies left on hosts", ""]
         lines += ["- %s (%s): %s" % (h["host"], h["status"], h["message"]) for h in diagnosed]
     lines += ["", "## Files that still hold a password", ""]
     lines += ["- %s: %s (%s)" % (f["host"], f["path"] or "?", f["app"]) for f in report["password_files"]] or ["none"]

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -94,7 +95,10 @@ class Migration:
         v.update(extra)
         return v
 
-    def run(self, *extra: str, playbook: str = "mailops.smtp.migrate", timeout: float = 600, **role_vars) -> Run:
+    def run(self, *extra: str, playbook: str = "mailops.smtp.migrate", timeout: float = 600, on_line=None,
+            **role_vars) -> Run:
+        """One ansible-playbook run. on_line(line, process), when given, sees each line of the output as it comes
+        (a test that acts at a given step of the run)."""
         vars_file = self._private("vars", json.dumps(self.base_vars(**role_vars)))
         exe = str(Path(sys.executable).parent / "ansible-playbook")
         env = dict(self.lab.env, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
@@ -102,9 +106,12 @@ class Migration:
                 *extra]
         if playbook != "mailops.smtp.migrate":
             argv += ["-l", ",".join(self.hosts)]
-        p = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(self.lab.dir), timeout=timeout,
-                           check=False, stdin=subprocess.DEVNULL)
-        run = Run(p.returncode, p.stdout, p.stderr)
+        if on_line is None:
+            p = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(self.lab.dir), timeout=timeout,
+                               check=False, stdin=subprocess.DEVNULL)
+            run = Run(p.returncode, p.stdout, p.stderr)
+        else:
+            run = _streamed(argv, env, str(self.lab.dir), timeout, on_line)
         self.assert_no_leak(run.output)
         return run
 
@@ -165,6 +172,28 @@ class Migration:
 
     def checksums(self) -> dict:
         return {h: sha256s(self.lab, h, self.files(h)) for h in self.hosts}
+
+
+def _streamed(argv: list, env: dict, cwd: str, timeout: float, on_line) -> Run:
+    """A run whose output lines are handed to on_line(line, process) as they come."""
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                          stdin=subprocess.DEVNULL) as p:
+        # Read beside stdout, so that a full stderr pipe cannot stall the run.
+        err: list = []
+        reader = threading.Thread(target=lambda: err.append(p.stderr.read()), daemon=True)
+        reader.start()
+        timer = threading.Timer(timeout, p.kill)
+        timer.start()
+        try:
+            out = []
+            for line in p.stdout:
+                out.append(line)
+                on_line(line, p)
+            p.wait()
+        finally:
+            timer.cancel()
+        reader.join(30)
+    return Run(p.returncode, "".join(out), "".join(err))
 
 
 def _reset_hosts(lab, hosts, mains: dict) -> None:

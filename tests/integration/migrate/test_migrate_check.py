@@ -95,12 +95,21 @@ def test_apps_given_with_extra_vars_are_refused_before_anything_is_locked_or_wri
     before = migration.checksums()
     locks = [migration.lock(p) for p in (migration.basic_path, migration.oauth_path)]
 
-    run = migration.run("-e", json.dumps({"smtp_configure_apps": migration.apps[migration.hosts[0]]}))
+    # With the two variables only the move sets (its proof, its lock's run id) in the same -e: refused too, each
+    # group with its own advice.
+    run = migration.run("-e", json.dumps({"smtp_configure_apps": migration.apps[migration.hosts[0]],
+                                          "smtp_configure_credential_proven": False,
+                                          "smtp_configure_lock_run_id": "x"}))
     assert run.rc != 0, run.output[-4000:]
     why = ("smtp_configure_apps is given as an extra variable (-e) or set as a fact, and that outranks what the "
            "move sets (for the configure role, each host's planned apps).")
     assert why in run.output, run.output[-4000:]
     assert "Put smtp_configure_apps in the inventory (group_vars or host_vars), not in -e" in run.output
+    own = ("smtp_configure_credential_proven and smtp_configure_lock_run_id are given as an extra variable (-e) or "
+           "set as a fact")
+    assert own in run.output, run.output[-4000:]
+    assert ("Leave smtp_configure_credential_proven and smtp_configure_lock_run_id out of -e (and out of "
+            "set_fact): the move sets them itself.") in run.output, run.output[-4000:]
     # Refused first: no fleet report, no lock taken, no proof, no plan, nothing written.
     for step in ("Write the fleet report before", "Fleet locks: take", "Request a token and log in once",
                  "Plan the fleet", "Move the canary (save"):
@@ -109,7 +118,7 @@ def test_apps_given_with_extra_vars_are_refused_before_anything_is_locked_or_wri
     assert [migration.lock(p) for p in (migration.basic_path, migration.oauth_path)] == locks
     # The report says why, on this exit path too.
     report = migration.report()
-    assert report["state"] == "stopped" and why in report["message"], report
+    assert report["state"] == "stopped" and why in report["message"] and own in report["message"], report
     assert report["check_mode"] is False and [h["status"] for h in report["hosts"]] == ["not_run", "not_run"]
     assert why in (migration.scratch / "report" / "migration.md").read_text()
 

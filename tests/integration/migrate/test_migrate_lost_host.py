@@ -5,19 +5,24 @@ reported"): three lab hosts with msmtp on basic auth (native XOAUTH2 after the m
 first the canary. A host that answered the reach, was planned and locked like the others refuses SSH (a TCP
 reset, as a host that went down) as soon as its move has saved its files. Three runs, in file order:
 
-1. the defaults (smtp_migrate_unreachable=stop, max_fail_percentage 0), the second host lost: the canary moved
-   and proven, the lost host `unreachable` (not moved, not restored) with where its saved copy is left and how to
-   put it back, the third host not attempted; the locks released; the run fails naming them;
+1. the defaults (smtp_migrate_unreachable=stop, max_fail_percentage 0), the canary lost after its proofs (before
+   its saved copy is deleted) and the second host lost: the canary moved and proven, its entry naming the copy
+   left, why, and the command that deletes it; the lost host `unreachable` (not moved, not restored) with where its
+   saved copy is left and how to put it back, the third host not attempted; the locks released; the run fails
+   naming them;
 2. the host back, its saved copy still there: its move is refused before anything is written (its files may be
    part-way moved), saying how to put the copy back; the copy's put-back command from the report restores its
    files byte for byte;
 3. with smtp_migrate_unreachable=skip, the third host lost: the second moves and is proven, the third is reported
-   `unreachable` the same way, the canary changes nothing.
+   `unreachable` the same way, the canary changes nothing but its entry names the copy run 1 left (its plan is
+   unchanged: the copy is still looked for); the report's command deletes it.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -52,10 +57,35 @@ def fleet(lab, standins, tmp_path_factory):
         mig.forget_credentials()
 
 
-def run_losing(fleet, lost: str, **role_vars):
+# The step of the move that proves each application; the next steps until the saved copy is deleted run on the
+# controller only.
+PROOF_TASK = "Prove each application's delivery with a real message through its new path"
+
+
+def cut_after_proofs(lab, host: str, cut: threading.Event):
+    """An on_line for Migration.run: the host refuses SSH as soon as its proofs returned, before the move deletes
+    its saved copy. The run is held (SIGSTOP) while the cut is made, so that it cannot reach the deletion first."""
+    task = {"name": ""}
+
+    def on_line(line: str, process) -> None:
+        if line.startswith("TASK ["):
+            task["name"] = line
+        elif (not cut.is_set() and PROOF_TASK in task["name"]
+              and line.startswith((f"ok: [{host}]", f"changed: [{host}]"))):
+            os.kill(process.pid, signal.SIGSTOP)
+            try:
+                lab.ssh_down(host)
+                cut.set()
+            finally:
+                os.kill(process.pid, signal.SIGCONT)
+    return on_line
+
+
+def run_losing(fleet, lost: str, proven: str | None = None, **role_vars):
     """One migrate run; the lost host refuses SSH once its move saved its files (a saved copy appears in the
-    state directory). Returns the run and whether the cut happened."""
-    stop, cut = threading.Event(), threading.Event()
+    state directory), and the proven host (if any) once its proofs returned. Returns the run and whether the
+    cuts happened."""
+    stop, cut, cut_proven = threading.Event(), threading.Event(), threading.Event()
 
     def watch():
         while not stop.is_set():
@@ -68,11 +98,11 @@ def run_losing(fleet, lost: str, **role_vars):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        run = fleet.run(**role_vars)
+        run = fleet.run(on_line=cut_after_proofs(fleet.lab, proven, cut_proven) if proven else None, **role_vars)
     finally:
         stop.set()
         watcher.join(10)
-    return run, cut.is_set()
+    return run, cut.is_set() and (proven is None or cut_proven.is_set())
 
 
 def lost_copy(report: dict, host: str) -> str:
@@ -84,18 +114,20 @@ def lost_copy(report: dict, host: str) -> str:
 
 @pytest.fixture(scope="module")
 def lost_with_stop(lab, fleet):
-    """Run 1: the defaults, the second host lost during its move."""
-    lost = fleet.hosts[1]
+    """Run 1: the defaults, the canary lost after its proofs, the second host lost during its move."""
+    canary, lost = fleet.hosts[:2]
     before = records(lab, fleet.hosts)
-    run, cut = run_losing(fleet, lost)
-    assert cut, "the lost host's move never saved its files: " + run.output[-4000:]
+    run, cut = run_losing(fleet, lost, proven=canary)
+    assert cut, "a host was not cut at its step (its proofs, or the save): " + run.output[-4000:]
     return {"run": run, "before": before, "report": fleet.report(),
-            "markdown": (fleet.scratch / "report" / "migration.md").read_text(), "left": saved_copies(lab, lost)}
+            "markdown": (fleet.scratch / "report" / "migration.md").read_text(), "left": saved_copies(lab, lost),
+            "canary_left": saved_copies(lab, canary)}
 
 
 @pytest.fixture(scope="module")
 def refused_while_copy(lab, fleet, lost_with_stop):
-    """Run 2: the lost host back, its saved copy still there."""
+    """Run 2: the lost hosts back, their saved copies still there."""
+    lab.clear(fleet.hosts[0])
     lab.clear(fleet.hosts[1])
     before = records(lab, fleet.hosts)
     run = fleet.run()
@@ -108,7 +140,8 @@ def lost_with_skip(lab, fleet, refused_while_copy):
     lost = fleet.hosts[2]
     run, cut = run_losing(fleet, lost, smtp_migrate_unreachable="skip")
     assert cut, "the lost host's move never saved its files: " + run.output[-4000:]
-    return {"run": run, "report": fleet.report(), "left": saved_copies(lab, lost)}
+    return {"run": run, "report": fleet.report(), "left": saved_copies(lab, lost),
+            "canary_left": saved_copies(lab, fleet.hosts[0])}
 
 
 def assert_lost(report: dict, markdown: str, host: str) -> None:
@@ -123,6 +156,21 @@ def assert_lost(report: dict, markdown: str, host: str) -> None:
     # Its file still holds the password as far as the report can tell: listed, and nothing is retirable.
     assert (host, "/etc/msmtprc") in {(f["host"], f["path"]) for f in report["password_files"]}
     assert report["retirable_credentials"] == []
+
+
+def assert_copy_left_after_proofs(report: dict, markdown: str, host: str, copy: str) -> None:
+    """Moved and proven, but lost before its saved copy was deleted: the entry names the copy, why, and the
+    command that deletes it (nothing to put back), and the run's message names the host."""
+    entry = hosts_of(report)[host]
+    assert entry["status"] == "moved" and entry["saved_copies"] == [copy] and entry["lost_after_move"], entry
+    message = entry["message"] or ""
+    assert message.startswith(f"{host}: moved and proven, but the saved copy of its previous files (they hold the "
+                              f"old passwords) is left in {copy}: it stopped answering"), message
+    assert f"ansible {host} -b -m mailops.smtp.file_snapshot -a 'path={copy} state=absent'" in message, message
+    assert "state=restored" not in message, message
+    assert f"{host} still holds a saved copy of previous files with the old passwords" in report["message"], \
+        report["message"]
+    assert f"- {host} (moved): {message}" in markdown, markdown
 
 
 def assert_on_xoauth2(lab, host: str) -> None:
@@ -151,7 +199,9 @@ def test_with_stop_a_host_lost_during_its_move_is_reported_and_the_batches_stop(
     # The saved copy the lost host could not delete (it holds the old password): this run's, named.
     assert len(lost_with_stop["left"]) == 1 and lost_with_stop["left"][0] in lost_copy(report, lost)
     assert_on_xoauth2(lab, canary)
-    assert saved_copies(lab, canary) == [] and saved_copies(lab, last) == []
+    assert saved_copies(lab, last) == []
+    assert_copy_left_after_proofs(report, lost_with_stop["markdown"], canary, lost_copy(report, lost))
+    assert lost_with_stop["canary_left"] == lost_with_stop["left"]
     assert fleet.lock(fleet.basic_path)["state"] == "released"
     assert fleet.lock(fleet.oauth_path)["state"] == "released"
 
@@ -180,7 +230,8 @@ def test_a_host_with_an_interrupted_move_is_refused_until_its_copy_is_put_back(
     assert saved_copies(lab, lost) == []
 
 
-def test_with_skip_the_others_move_and_the_lost_host_is_reported(lab, fleet, refused_while_copy, lost_with_skip):
+def test_with_skip_the_others_move_and_the_lost_host_is_reported(lab, fleet, lost_with_stop, refused_while_copy,
+                                                                 lost_with_skip):
     canary, first, lost = fleet.hosts
     run, report = lost_with_skip["run"], lost_with_skip["report"]
     assert run.rc == 2, (run.rc, run.output[-5000:])
@@ -190,8 +241,21 @@ def test_with_skip_the_others_move_and_the_lost_host_is_reported(lab, fleet, ref
     assert_proven(report, first)
     assert_lost(report, (fleet.scratch / "report" / "migration.md").read_text(), lost)
     assert len(lost_with_skip["left"]) == 1 and lost_with_skip["left"][0] in lost_copy(report, lost)
-    for host in (canary, first):
-        assert_on_xoauth2(lab, host)
-        assert saved_copies(lab, host) == []
+    assert_on_xoauth2(lab, first)
+    assert saved_copies(lab, first) == []
+    # The canary has nothing to move, but the copy run 1 left on it is found and named with its commands.
+    assert_on_xoauth2(lab, canary)
+    entry, copy = hosts_of(report)[canary], lost_copy(lost_with_stop["report"], canary)
+    assert entry["saved_copies"] == [copy] and lost_with_skip["canary_left"] == lost_with_stop["canary_left"], entry
+    assert entry["message"].startswith(f"{canary}: nothing to move, but an earlier move that lost this host left "
+                                       f"the saved copy"), entry["message"]
+    assert f"{canary} still holds a saved copy" in report["message"], report["message"]
+    delete = re.search(r"ansible (\S+) -b -m mailops\.smtp\.file_snapshot -a 'path=(\S+) state=absent'",
+                       entry["message"])
+    assert delete and delete.groups() == (canary, copy), entry["message"]
+    done = lab.ansible([canary, "-m", "mailops.smtp.file_snapshot", "-a", f"path={copy} state=absent"],
+                       tool="ansible")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert saved_copies(lab, canary) == []
     assert fleet.lock(fleet.basic_path)["state"] == "released"
     assert fleet.lock(fleet.oauth_path)["state"] == "released"

@@ -25,17 +25,21 @@ GUARD = REPO / "roles" / "smtp_migrate" / "tasks" / "guard.yml"
 MOVE = REPO / "roles" / "smtp_migrate" / "tasks" / "move.yml"
 
 
+# The probe value, as guard.yml writes it (its one place).
+PROBE = yaml.safe_load(GUARD.read_text())[0]["vars"]["smtp_migrate__probe"]
+
+
 def probed(**given) -> dict:
-    return dict({n: g.PROBE for n in g.MOVE_SETS}, **given)
+    return dict({n: PROBE for n in g.MOVE_SETS}, **given)
 
 
 def test_nothing_given_above_task_variables_is_no_refusal():
-    assert g.overridden(probed()) == []
-    assert g.refusal(probed()) == ""
+    assert g.overridden(probed(), PROBE) == []
+    assert g.refusal(probed(), PROBE) == ""
 
 
 def test_apps_in_extra_vars_are_refused_with_what_to_do():
-    why = g.refusal(probed(smtp_configure_apps=[{"preset": "msmtp"}]))
+    why = g.refusal(probed(smtp_configure_apps=[{"preset": "msmtp"}]), PROBE)
     assert why.startswith("smtp_configure_apps is given as an extra variable (-e)"), why
     assert "each host's planned apps" in why
     assert "Put smtp_configure_apps in the inventory (group_vars or host_vars), not in -e" in why
@@ -46,30 +50,55 @@ def test_apps_in_extra_vars_are_refused_with_what_to_do():
 
 def test_every_overridden_name_is_named_in_the_moves_order():
     values = probed(smtp_relay_upstream="basic", smtp_configure_vault={"path": "smtp/app"}, smtp_configure_apps=[])
-    assert g.overridden(values) == ["smtp_configure_apps", "smtp_configure_vault", "smtp_relay_upstream"]
-    why = g.refusal(values)
+    assert g.overridden(values, PROBE) == ["smtp_configure_apps", "smtp_configure_vault", "smtp_relay_upstream"]
+    why = g.refusal(values, PROBE)
     assert why.startswith("smtp_configure_apps and smtp_configure_vault and smtp_relay_upstream are given"), why
     assert "smtp/app" not in why
 
 
 def test_an_empty_value_is_still_a_value_given():
     # An empty list in -e outranks the plan just the same.
-    assert g.overridden(probed(smtp_configure_apps=[])) == ["smtp_configure_apps"]
-    assert g.overridden(probed(smtp_relay_upstream="")) == ["smtp_relay_upstream"]
+    assert g.overridden(probed(smtp_configure_apps=[]), PROBE) == ["smtp_configure_apps"]
+    assert g.overridden(probed(smtp_relay_upstream=""), PROBE) == ["smtp_relay_upstream"]
 
 
 def test_the_guard_and_the_move_agree_on_the_names():
     with pytest.raises(g.GuardError, match="guard.yml probes"):
-        g.overridden({"smtp_configure_apps": g.PROBE})
+        g.overridden({"smtp_configure_apps": PROBE}, PROBE)
     with pytest.raises(AnsibleFilterError):
-        migrate_extra_vars_refusal({"smtp_configure_apps": g.PROBE})
+        migrate_extra_vars_refusal({"smtp_configure_apps": PROBE}, PROBE)
     task = yaml.safe_load(GUARD.read_text())[0]
-    assert set(task["vars"]) - {"smtp_migrate__extra_vars_refusal"} == set(g.MOVE_SETS)
-    assert all(task["vars"][n] == g.PROBE for n in g.MOVE_SETS)
+    assert set(task["vars"]) - {"smtp_migrate__extra_vars_refusal", "smtp_migrate__probe"} == set(g.MOVE_SETS)
+    assert all(task["vars"][n] == PROBE for n in g.MOVE_SETS)
+    # The filter is given the probe from guard.yml; no second copy of its value in the collection's code.
+    assert "migrate_extra_vars_refusal(smtp_migrate__probe)" in GUARD.read_text()
+    assert not hasattr(g, "PROBE")
+    for code in (REPO / "plugins").rglob("*.py"):
+        assert PROBE not in code.read_text(), code
     # The names the move gives its role includes (the relay's upstream comes in the plan's relay variables).
     move = MOVE.read_text()
-    for name in ("smtp_configure_apps", "smtp_configure_vault", "smtp_relay_vault"):
+    for name in ("smtp_configure_apps", "smtp_configure_vault", "smtp_relay_vault",
+                 "smtp_configure_credential_proven", "smtp_configure_lock_run_id"):
         assert f"        {name}: " in move, name
+    assert set(g.MOVE_ONLY) <= set(g.MOVE_SETS)
+
+
+def test_the_proof_and_the_lock_id_are_refused_with_leave_them_out():
+    for name, value in (("smtp_configure_credential_proven", False), ("smtp_configure_credential_proven", "true"),
+                        ("smtp_configure_lock_run_id", "x")):
+        assert g.overridden(probed(**{name: value}), PROBE) == [name]
+        why = g.refusal(probed(**{name: value}), PROBE)
+        assert why.startswith(f"{name} is given as an extra variable (-e) or set as a fact"), why
+        assert f"Leave {name} out of -e (and out of set_fact): the move sets it itself." in why, why
+        assert "inventory" not in why and why.endswith(" Nothing was locked or written."), why
+    both = g.refusal(probed(smtp_configure_lock_run_id="x", smtp_configure_credential_proven=False), PROBE)
+    assert "every host would prove the credential again" in both and "refuse it" in both, both
+    assert "Leave smtp_configure_credential_proven and smtp_configure_lock_run_id out of -e" in both, both
+    # With apps too: the apps' advice first (unchanged), then the move's own, one "Nothing was ..." at the end.
+    mixed = g.refusal(probed(smtp_configure_apps=[], smtp_configure_lock_run_id="x"), PROBE)
+    apps_only = g.refusal(probed(smtp_configure_apps=[]), PROBE).removesuffix(" Nothing was locked or written.")
+    assert mixed.startswith(apps_only + " smtp_configure_lock_run_id is given"), mixed
+    assert mixed.count("Nothing was locked or written.") == 1, mixed
 
 
 PLAY = """\
@@ -115,6 +144,13 @@ def test_apps_given_with_extra_vars_are_refused(tmp_path):
     assert "smtp_configure_apps is given as an extra variable (-e)" in out, out
 
 
+def test_the_lock_id_and_the_proof_given_with_extra_vars_are_refused(tmp_path):
+    rc, out = run_guard(tmp_path, "-e", "smtp_configure_lock_run_id=x smtp_configure_credential_proven=false")
+    assert rc == 2, out
+    assert ("smtp_configure_credential_proven and smtp_configure_lock_run_id are given as an extra variable (-e)"
+            in " ".join(out.split())), out
+
+
 def test_a_fact_set_earlier_is_refused_too(tmp_path):
     rc, out = run_guard(tmp_path, "-e", "set_fact_first=true")
     assert rc == 2, out
@@ -124,4 +160,4 @@ def test_a_fact_set_earlier_is_refused_too(tmp_path):
 def test_the_runbook_shows_the_refusal_as_it_is_written():
     doc = (REPO / "docs" / "migrate.md").read_text()
     shown = doc.split("<!-- output: guard -->\n```text\n", 1)[1].split("```", 1)[0]
-    assert " ".join(shown.split()) == g.refusal(probed(smtp_configure_apps=[]))
+    assert " ".join(shown.split()) == g.refusal(probed(smtp_configure_apps=[]), PROBE)

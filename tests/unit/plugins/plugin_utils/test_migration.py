@@ -551,3 +551,39 @@ def test_a_file_that_could_not_be_read_after_the_run_holds_a_password_as_it_did_
     assert m._holds_password({"method": "xoauth2"}, unknown) is False
     assert m._holds_password({"method": "basic"}, {"method": "xoauth2", "holds_password": False}) is False
     assert m._holds_password({"method": "basic"}, None) is True
+
+
+def test_a_host_lost_after_its_proofs_is_moved_but_the_run_is_not_a_clean_finish():
+    hv, before, plans = _fleet()
+    apps = {h: v["smtp_configure_apps"] for h, v in hv.items()}
+    left = {"status": "moved", "apps": [], "saved_copies": ["/s/r1"], "lost_after_move": True,
+            "message": "web2: moved and proven, but the saved copy ... is left in /s/r1"}
+    moved = {"web1": {"status": "moved", "apps": []}, "web2": left, "web3": {"status": "unchanged", "apps": []}}
+    r = m.migration_report(list(hv), plans, moved, apps, before)
+    assert [h["status"] for h in r["hosts"]] == ["moved", "moved", "unchanged"]
+    assert r["hosts"][1]["saved_copies"] == ["/s/r1"] and r["hosts"][1]["lost_after_move"] is True
+    # As a host lost during the run: unreachable, and the message (which fails the run) names it.
+    assert r["state"] == "unreachable", r
+    assert r["message"] == ("Every host moved or had nothing to move. web2 still holds a saved copy of previous "
+                            "files with the old passwords: its entry says why and the command that deletes it.")
+    assert "- web2 (moved): web2: moved and proven, but the saved copy" in m.report_markdown(r)
+    # A copy left by a failed deletion on a host that still answers: stopped.
+    moved["web2"] = dict(left, lost_after_move=False)
+    assert m.migration_report(list(hv), plans, moved, apps, before)["state"] == "stopped"
+
+
+def test_a_copy_left_beside_hosts_that_did_not_move_is_named_after_them():
+    hv, before, plans = _fleet()
+    apps = {h: v["smtp_configure_apps"] for h, v in hv.items()}
+    moved = {"web1": {"status": "unchanged", "apps": [], "saved_copies": ["/s/r0"], "lost_after_move": True},
+             "web2": {"status": None, "unreachable": True, "failed": True, "apps": [], "restored_files": [],
+                      "message": "web2: lost during its move"}}
+    r = m.migration_report(list(hv), plans, moved, apps, before)
+    assert [h["status"] for h in r["hosts"]] == ["unchanged", "unreachable", "not_run"]
+    assert r["state"] == "stopped"
+    assert r["message"].startswith("2 host(s) did not move: web2 (unreachable), web3 (not_run).")
+    assert r["message"].endswith(" web1 still holds a saved copy of previous files with the old passwords: its "
+                                 "entry says why and the command that deletes it."), r["message"]
+    # Without the host not run, every unfinished host was lost: unreachable, as before.
+    r = m.migration_report(["web1", "web2"], plans, moved, apps, before)
+    assert r["state"] == "unreachable", r["state"]
