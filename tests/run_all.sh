@@ -216,7 +216,8 @@ SHARD_B=(tests/integration/rotate
          tests/integration/migrate/test_graph_send.py tests/integration/migrate/test_migrate_check.py
          tests/integration/migrate/test_migrate_fleet.py tests/integration/migrate/test_move_designated_relay.py
          tests/integration/migrate/test_move_restore.py tests/integration/migrate/test_send_proof.py
-         tests/integration/migrate/test_move_gitlab_graph.py tests/integration/migrate/test_migrate_designated_relay.py)
+         tests/integration/migrate/test_move_gitlab_graph.py tests/integration/migrate/test_migrate_designated_relay.py
+         tests/integration/migrate/test_hostile_second_runs.py)
 integration_pytest() {  # lab dir, pytest arguments...
   local lab=$1 tmp; shift
   # A base for tmp_path of its own (short: some tests put sockets there), removed after.

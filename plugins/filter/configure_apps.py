@@ -4,7 +4,7 @@
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The filters the smtp_configure role decides with: configure_apps, configure_items, configure_reloads,
-configure_refresher_apps, configure_canary and configure_preflight_failures.
+configure_refresher_apps, configure_canary, configure_credential_hosts and configure_preflight_failures.
 
 One file for all (named after the first); each is documented in its own .yml beside it. The logic is in
 plugin_utils/_configure.py.
@@ -21,6 +21,10 @@ def configure_canary(hosts, hostvars, plan_var="smtp_configure__plan"):
     return _configure.canary_host(hosts, hostvars, plan_var)
 
 
+def configure_credential_hosts(hosts, hostvars, flag_var="smtp_configure__needs_credential"):
+    return _configure.hosts_needing_credential(hosts, hostvars, flag_var)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -30,5 +34,6 @@ class FilterModule(object):
             "configure_reloads": _configure.reloads,
             "configure_refresher_apps": _configure.refresher_apps,
             "configure_canary": configure_canary,
+            "configure_credential_hosts": configure_credential_hosts,
             "configure_preflight_failures": _configure.preflight_failures,
         }

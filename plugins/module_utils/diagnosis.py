@@ -141,7 +141,9 @@ CATALOGUE = {
         "cause": "The server's certificate is not signed by a CA the host trusts. For a public endpoint such as "
                  "smtp.office365.com this usually means TLS interception by a proxy.",
         "fix": "Find the intercepting proxy (the issuer in tls.cert names it) and exempt the mail endpoint; "
-               "if the interception is intended, give its CA with ca_path. Do not turn off validate_certs.",
+               "if the interception is intended, give its CA with ca_path (the roles read it from "
+               "mailops_smtp_ca_path; the ca_path under mailops_smtp_vault is Vault's alone). "
+               "Do not turn off validate_certs.",
         "reference": _RFC5280,
     },
     "cert_hostname_mismatch": {

@@ -213,6 +213,15 @@ def hosts_to_write(hosts, hostvars, plan_var):
     return out
 
 
+def hosts_needing_credential(hosts, hostvars, flag_var="smtp_configure__needs_credential"):
+    """The hosts, in play order, whose apps log in (flag_var, set per host, is true).
+
+    The credential tasks run once for the play, and Ansible evaluates a run_once task's condition on the
+    first host alone: conditioned on that host's own apps, a first host with nothing that logs in skipped
+    the fetch (and the lock check) for every host. The condition asks this instead."""
+    return [h for h in hosts or [] if h in hostvars and hostvars[h].get(flag_var)]
+
+
 def canary_host(hosts, hostvars, plan_var):
     """The one host that proves the credential: the first, in play order, with something to write; or None."""
     found = hosts_to_write(hosts, hostvars, plan_var)

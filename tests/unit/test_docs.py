@@ -140,6 +140,10 @@ def check_vars(mapping: dict, where: str, problems: list):
                 if nested:
                     for item in value if isinstance(value, list) else [value]:
                         check_options(item, nested, "%s: %s" % (where, key), problems)
+                elif key.endswith("_vault") and isinstance(value, dict):
+                    # smtp_<role>_vault: a plain dict in the role's spec whose keys are the
+                    # options of vault_credentials (a user trial tripped on made-up auth keys).
+                    check_options(value, MODULES["vault_credentials"], "%s: %s" % (where, key), problems)
             elif key not in PLAYBOOK_VARS:
                 problems.append("%s: %s is not a variable of any role or playbook" % (where, key))
         elif SHARED_VAR.match(key):
@@ -251,11 +255,13 @@ def test_the_checker_catches_a_wrong_option():
     walk([{"mailops.smtp.probe": {"profile": "m365", "prot": 587}},
           {"mailops_smtp_vault": {"url": "https://v", "auth": {"method": "token", "tokenfile": "/x"}}},
           {"smtp_validate_auth_host": "one"},
-          {"smtp_configure_apps": [{"preset": "msmtp", "option": {}}]}], "self-test", problems)
+          {"smtp_configure_apps": [{"preset": "msmtp", "option": {}}]},
+          {"smtp_migrate_vault": {"path": "p", "auth": {"method": "approle", "role_id_file": "/x"}}}],
+         "self-test", problems)
     text = "\n".join(problems)
-    for bad in ("'prot'", "'tokenfile'", "smtp_validate_auth_host ", "'option'"):
+    for bad in ("'prot'", "'tokenfile'", "smtp_validate_auth_host ", "'option'", "'role_id_file'"):
         assert bad in text, (bad, text)
-    assert len(problems) == 4
+    assert len(problems) == 5
 
 
 def _slug(heading: str) -> str:

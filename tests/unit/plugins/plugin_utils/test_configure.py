@@ -113,6 +113,15 @@ def test_the_canary_is_the_first_host_with_something_to_write():
     assert c.canary_host(["h1", "h2"], hostvars, "p") is None
 
 
+def test_the_credential_is_needed_when_any_host_of_the_batch_logs_in():
+    # The first host has nothing that logs in: the run_once fetch must still run for the second.
+    hostvars = {"relay1": {"smtp_configure__needs_credential": False}, "web1": {"smtp_configure__needs_credential": True},
+                "new1": {}, "web2": {"smtp_configure__needs_credential": True}}
+    assert c.hosts_needing_credential(["relay1", "web1", "new1", "gone"], hostvars) == ["web1"]
+    assert c.hosts_needing_credential(["relay1", "new1"], hostvars) == []
+    assert c.hosts_needing_credential(["web2", "web1"], hostvars) == ["web2", "web1"]
+
+
 AUTH_FAILED = {
     "ok": False, "summary": "587 failed at auth",
     "ports": {"587": {"ok": False, "auth": {"mechanism": "LOGIN", "ok": False,
