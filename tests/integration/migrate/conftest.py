@@ -118,6 +118,19 @@ class Migration:
     def report(self) -> dict:
         return json.loads((self.scratch / "report" / "migration.json").read_text())
 
+    def configure_move_rerun(self) -> dict:
+        """Configure the hosts on basic auth, migrate them, then migrate again: the runs, both reports, and
+        what a rerun must leave as it was (each host's file checksums, the stand-in's message count)."""
+        configured = self.run(playbook="mailops.smtp.configure")
+        assert configured.rc == 0, configured.output[-4000:]
+        first = self.run()
+        report = self.report()
+        before_rerun = self.checksums()
+        sent_before_rerun = len(self.standins.control.messages())
+        rerun = self.run()
+        return {"mig": self, "first": first, "report": report, "rerun": rerun, "rerun_report": self.report(),
+                "before_rerun": before_rerun, "sent_before_rerun": sent_before_rerun}
+
     def assert_no_leak(self, text: str) -> None:
         report_dir = self.scratch / "report"
         bodies = [text] + [f.read_text() for f in report_dir.rglob("*") if f.is_file()] if report_dir.exists() \

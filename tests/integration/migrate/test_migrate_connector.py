@@ -28,15 +28,7 @@ def connector(lab, standins, tmp_path_factory):
         pki = lab.state["pki"]["client"]
         mig.role_vars = {"smtp_migrate_connector": {"tenant": lab.state["tenant_domain"],
                                                     "client_cert": pki["cert"], "client_key": pki["key"]}}
-        configured = mig.run(playbook="mailops.smtp.configure")
-        assert configured.rc == 0, configured.output[-4000:]
-        first = mig.run()
-        report = mig.report()
-        before_rerun = mig.checksums()
-        sent_before_rerun = len(standins.control.messages())
-        rerun = mig.run()
-        yield {"mig": mig, "host": host, "first": first, "report": report, "rerun": rerun,
-               "rerun_report": mig.report(), "before_rerun": before_rerun, "sent_before_rerun": sent_before_rerun}
+        yield dict(mig.configure_move_rerun(), host=host)
 
 
 def test_postfix_moves_to_the_connector_and_its_own_proof_arrives_there(connector, lab, standins):

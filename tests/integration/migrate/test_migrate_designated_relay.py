@@ -44,15 +44,7 @@ def designated(lab, standins, tmp_path_factory):
         try:
             # Grafana (and so its proof) verifies the relay against the system store only: docs/relay.md.
             with lab_ca_trusted(lab, client):
-                configured = mig.run(playbook="mailops.smtp.configure")
-                assert configured.rc == 0, configured.output[-4000:]
-                first = mig.run()
-                report = mig.report()
-                before_rerun = mig.checksums()
-                sent_before_rerun = len(standins.control.messages())
-                rerun = mig.run()
-                yield {"mig": mig, "first": first, "report": report, "rerun": rerun, "rerun_report": mig.report(),
-                       "before_rerun": before_rerun, "sent_before_rerun": sent_before_rerun, "ip": ip}
+                yield dict(mig.configure_move_rerun(), ip=ip)
         finally:
             lab.host_run(relay, ["rm", "-rf", CERT, KEY, str(Path(CERT).parent)], check=False)
 
