@@ -4,7 +4,8 @@
 # SPDX-FileCopyrightText: mailops.smtp contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The filters the smtp_configure role decides with: configure_apps, configure_items, configure_reloads,
-configure_refresher_apps, configure_canary, configure_credential_hosts and configure_preflight_failures.
+configure_refresher_apps, configure_canary, configure_credential_hosts, configure_preflight_failures and
+configure_unwritable.
 
 One file for all (named after the first); each is documented in its own .yml beside it. The logic is in
 plugin_utils/_configure.py.
@@ -14,7 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.mailops.smtp.plugins.plugin_utils import _configure
+from ansible_collections.mailops.smtp.plugins.plugin_utils import _configure, _writable
 
 
 def configure_canary(hosts, hostvars, plan_var="smtp_configure__plan"):
@@ -36,4 +37,5 @@ class FilterModule(object):
             "configure_canary": configure_canary,
             "configure_credential_hosts": configure_credential_hosts,
             "configure_preflight_failures": _configure.preflight_failures,
+            "configure_unwritable": _writable.unwritable,
         }

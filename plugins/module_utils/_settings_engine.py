@@ -286,6 +286,14 @@ def without_unused_credential(params):
 
 def file_specs(params, run):
     """Return the spec of every file of the change, each at the path that will be written."""
+    specs = built_specs(params, run)
+    for sp in specs:
+        sp["path"] = destination(sp["path"], params.get("follow"))
+    return specs
+
+
+def built_specs(params, run):
+    """The spec of every file of the change, at the path the parameters give (links not followed)."""
     preset = params.get("preset")
     fmt_name = params.get("format")
     path = params.get("path") or (PRESETS.get(preset) or {}).get("path")
@@ -308,9 +316,31 @@ def file_specs(params, run):
             specs = build(preset, fmt_name, path, ctx, opts, params.get("keys"), params.get("section"))
     except (FormatError, ValueError) as e:
         raise SettingsError(str(e))
-    for sp in specs:
-        sp["path"] = destination(sp["path"], params.get("follow"))
     return specs
+
+
+def check_writable(params):
+    """Raise SettingsError when a file of params could not hold its values, whatever the file holds now.
+
+    Each file is built and merged into an empty one (its skeleton), in memory: a value refused there is
+    refused in every file, and nothing of the host is read. For a check on the controller before a new
+    credential is stored (smtp_rotate): Postfix's map type is taken as hash when not given, as postconf
+    is the host's.
+    """
+    params = without_unused_credential(params)
+    opts = dict(params.get("options") or {})
+    if params.get("preset") == "postfix" and opts.get("mode", "relay") == "relay" and not opts.get("map_type"):
+        params = dict(params, options=dict(opts, map_type="hash"))
+    fp_key = _mask.new_key()
+    for sp in built_specs(params, None):
+        try:
+            if sp["fmt"] == "json":
+                _formats_json.merge(None, sp["assignments"], sp["path"], fp_key)
+            elif sp["fmt"] not in ("bundle", "content"):
+                merge(sp["fmt"], sp.get("skeleton", ""), sp["assignments"], sp.get("block"), marker_text(params),
+                      fp_key)
+        except (FormatError, ValueError) as e:
+            raise SettingsError(str(e))
 
 
 def file_method(params):

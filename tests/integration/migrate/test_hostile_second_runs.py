@@ -167,8 +167,6 @@ def test_a_rotation_to_a_password_no_file_can_hold_is_refused_and_writes_nothing
     assert record(lab) == files
     assert laravel_password(lab) == SECOND
     assert "msmtp: the password contains a line break or record separator" in refused.output
-    # Known issue (changelogs/fragments/i21-trial-rotate-unwritable.yml): the rotation stores the new value before
-    # any host's writer has seen it, so Vault's current version is one no file of this fleet can hold until the
-    # next rotation. When that is fixed, this test passes whole.
-    if hostile.vault_version() != version:
-        pytest.xfail("rotate stored a value every host refused (known issue)")
+    # Refused on the controller before the store: Vault's current version is still the one every file holds.
+    assert "nothing was stored in Vault" in refused.output, refused.output[-4000:]
+    assert hostile.vault_version() == version
