@@ -5,8 +5,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The filters the move of one host decides with (roles/smtp_migrate/tasks/move.yml): migrate_move_files,
 migrate_move_settings, migrate_move_proof_apps, migrate_move_proof_failures, migrate_move_outcome,
-migrate_move_reloads, migrate_move_interrupted, migrate_move_failed, migrate_move_copy_left and
-migrate_move_unchanged.
+migrate_move_reloads, migrate_move_interrupted, migrate_move_failed, migrate_move_copy_left,
+migrate_move_unchanged and migrate_move_failure.
 
 One file for all (named after the first); each is documented in its own .yml beside it. The logic is in
 plugin_utils/_migrate_move.py.
@@ -58,4 +58,5 @@ class FilterModule(object):
             "migrate_move_failed": _migrate_move.failed_move,
             "migrate_move_copy_left": _migrate_move.copy_left,
             "migrate_move_unchanged": _migrate_move.unchanged,
+            "migrate_move_failure": _migrate_move.failure_reason,
         }

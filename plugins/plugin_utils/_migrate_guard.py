@@ -12,6 +12,8 @@ extra variable (-e), or a fact already set on the host. Then the configure role 
 list with the new credential (or the relay the wrong upstream), fail its proof and restore: the run
 could never move anything. guard.yml sets each name to its probe value as a task variable and hands the
 values it sees, and the probe, to refusal(); a value other than the probe was given with a higher precedence.
+The move also sets smtp_configure_preflight (false), which is not guarded: given with -e, true only adds a login
+before each host writes, and false is the move's own value.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -192,6 +192,17 @@ def moved(apps, proof):
     return {"status": "moved", "apps": _apps_with_proofs(apps, proof), "restored_files": [], "message": None}
 
 
+def failure_reason(task_name, result, fallback="failed (no message)"):
+    """Why a step of the move failed: the task, its message, and the last line a failed command wrote to stderr.
+
+    A command's own message is only that it exited non-zero: the reason (the token refresher's "error: ...",
+    say) is on its stderr, which no secret reaches (the refresher reads its credential from a file)."""
+    result = result if isinstance(result, dict) else {}
+    reason = "%s: %s" % (task_name or "a step of the move", result.get("msg") or fallback)
+    lines = [line.strip() for line in result.get("stderr_lines") or [] if isinstance(line, str) and line.strip()]
+    return "%s (%s)" % (reason, lines[-1]) if lines else reason
+
+
 def failed_steps(results):
     """How many of the registered results (tasks or loop items) failed; skipped ones count for nothing."""
     count = 0

@@ -290,3 +290,13 @@ def test_two_relayed_proofs_not_delivered_are_both_dropped_while_the_relay_is_st
                                                   "Drop the proof messages the relay took and did not deliver",
                                                   "Start the relay's Postfix again"))
     assert stop < drop < start, steps
+
+
+def test_a_failed_command_s_reason_is_the_last_line_it_wrote_to_stderr():
+    result = {"failed": True, "msg": "non-zero return code", "rc": 1,
+              "stderr_lines": ["retrying", "error: token endpoint login.lab not reachable (timed out)", ""]}
+    assert m.failure_reason("Get a token now", result) == (
+        "Get a token now: non-zero return code (error: token endpoint login.lab not reachable (timed out))")
+    assert m.failure_reason("Write", {"msg": "read-only"}) == "Write: read-only"
+    assert m.failure_reason(None, None) == "a step of the move: failed (no message)"
+    assert m.failure_reason("?", {}, "failed") == "?: failed"
