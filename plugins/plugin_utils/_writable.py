@@ -20,13 +20,26 @@ from ansible_collections.mailops.smtp.plugins.module_utils import _settings_engi
 from ansible_collections.mailops.smtp.plugins.plugin_utils._configure import settings_items
 
 
-def unwritable(apps, credential, refresher_config_dir=None, host=None):
-    """One message per application (described by _configure.describe_app) whose files could not hold credential."""
+def _refusal(item, credential):
+    """Why the settings engine refuses item's files with credential, or None."""
+    params = dict(item, credential=dict(credential or {}) if item["credential"] else None)
+    try:
+        _settings_engine.check_writable(params)
+    except _settings_engine.SettingsError as e:
+        return str(e)
+    return None
+
+
+def unwritable(apps, credential, refresher_config_dir=None, host=None, baseline=None):
+    """One message per application (described by _configure.describe_app) whose files could not hold credential.
+
+    With baseline (the credential the files hold now), only the applications that take baseline and refuse
+    credential: the new value is the reason. An application refused either way is left to the rollout, which
+    reports it for its host as before."""
     out = []
     for item in settings_items(apps, refresher_config_dir):
-        params = dict(item, credential=dict(credential or {}) if item["credential"] else None)
-        try:
-            _settings_engine.check_writable(params)
-        except _settings_engine.SettingsError as e:
-            out.append("%s%s: %s" % ("on %s, " % host if host else "", item["name"], e))
+        why = _refusal(item, credential)
+        if why is None or (baseline is not None and _refusal(item, baseline) is not None):
+            continue
+        out.append("%s%s: %s" % ("on %s, " % host if host else "", item["name"], why))
     return out

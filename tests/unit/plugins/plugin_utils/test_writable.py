@@ -76,3 +76,12 @@ def test_check_writable_reads_no_file(tmp_path):
     engine.check_writable(params)  # the file's own content is not looked at
     with pytest.raises(engine.SettingsError, match="line break"):
         engine.check_writable(dict(params, credential=basic("a\nb")))
+
+
+def test_with_a_baseline_only_the_refusals_the_new_value_causes_are_named():
+    # Postfix cannot log in with an oauth2 credential at all: refused with the old secret as with the new one.
+    apps = described([{"preset": "postfix"}, {"preset": "msmtp"}], OAUTH)
+    assert any("XOAUTH2" in p for p in _writable.unwritable(apps, OAUTH))
+    assert _writable.unwritable(apps, dict(OAUTH, client_secret="new"), baseline=OAUTH) == []
+    problems = _writable.unwritable(apps, dict(OAUTH, client_id="c\u2028x"), "/etc/mailops-smtp", baseline=OAUTH)
+    assert problems and all(p.startswith("msmtp (default path)") for p in problems), problems
