@@ -331,14 +331,13 @@ def check_writable(params):
     opts = dict(params.get("options") or {})
     if params.get("preset") == "postfix" and opts.get("mode", "relay") == "relay" and not opts.get("map_type"):
         params = dict(params, options=dict(opts, map_type="hash"))
-    fp_key = _mask.new_key()
+    fp_key, marker = _mask.new_key(), marker_text(params)
     for sp in built_specs(params, None):
         try:
             if sp["fmt"] == "json":
                 _formats_json.merge(None, sp["assignments"], sp["path"], fp_key)
             elif sp["fmt"] not in ("bundle", "content"):
-                merge(sp["fmt"], sp.get("skeleton", ""), sp["assignments"], sp.get("block"), marker_text(params),
-                      fp_key)
+                merge(sp["fmt"], sp.get("skeleton", ""), sp["assignments"], sp.get("block"), marker, fp_key)
         except (FormatError, ValueError) as e:
             raise SettingsError(str(e))
 
