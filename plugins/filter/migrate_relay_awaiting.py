@@ -19,6 +19,6 @@ from ansible_collections.mailops.smtp.plugins.plugin_utils import _migrate_relay
 class FilterModule(object):
     def filters(self):
         return {
-            "migrate_relay_awaiting": _migrate_relay_proof.awaiting_by_relay,
+            "migrate_relay_awaiting": _migrate_relay_proof.batch_awaiting,
             "migrate_relay_verdicts": _migrate_relay_proof.with_relay_verdicts,
         }

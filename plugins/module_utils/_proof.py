@@ -132,8 +132,9 @@ def send_one(view, mail_from, to, message_id, ca_path, timeout, run, senders=Non
     return s.smtp_send(view, mail_from, to, message, ca_path=ca_path, timeout=timeout)
 
 
-def judge_by_log(view, record, sent, log_path, offset, wait):
-    """The relay's verdict from its log, for a message its relay (or this Postfix) took."""
+def judge_by_log(view, record, sent, log_path, offset, wait, window=None):
+    """The relay's verdict from its log, for a message its relay (or this Postfix) took, waiting at most wait
+    seconds; window is the wait the message names when it is not wait (a lookup's shared deadline)."""
     found = _proof_log.wait_for_delivery(log_path, record["message_id"], offset, wait, sent.get("queue_id"))
     record["relay_queue_id"] = found["queue_id"]
     record["relay_upstream"] = found["upstream"]
@@ -146,7 +147,7 @@ def judge_by_log(view, record, sent, log_path, offset, wait):
             "its log" % (view["name"], "the relay took the message" if sent.get("queue_id") else
                          "the message was handed to Postfix", sent.get("reply") or "", log_path,
                          "names no delivery attempt of it" if found["status"] == "queued"
-                         else "never named it", wait)))
+                         else "never named it", wait if window is None else window)))
         return record
     code = diag.match_reply(None, found["reply"]) or "unknown"
     record.update(accepted=False, reply=found["reply"], diagnosis=code)
@@ -261,15 +262,20 @@ def waited(proofs):
     return round(sum(p.get("waited_s") or 0.0 for p in proofs), 3)
 
 
-def _lookup_one(item, relay_log, relay_wait):
+def _lookup_one(item, relay_log, remaining, relay_wait):
     view = {"name": item.get("name") or item.get("message_id"), "path": PATH_VIA_RELAY}
     record = proof_record(view, RELAY_LOG, item["message_id"], False)
-    return judge_by_log(view, record, {}, relay_log, None, relay_wait)
+    return judge_by_log(view, record, {}, relay_log, None, remaining, relay_wait)
 
 
-def lookup(items, relay_log, relay_wait=60):
-    """On a designated relay's host: the fate of messages other hosts sent (kind relay_log)."""
-    return [timed(_lookup_one, item, relay_log, relay_wait) for item in items]
+def lookup(items, relay_log, relay_wait=60, clock=time.monotonic):
+    """On a designated relay's host: the fate of messages other hosts sent (kind relay_log).
+
+    Every message was sent before this runs, so they share one deadline, relay_wait seconds from the start:
+    a batch's messages read in one run would otherwise wait relay_wait each, one after the other, when the
+    relay never names them."""
+    deadline = clock() + relay_wait
+    return [timed(_lookup_one, item, relay_log, max(0.0, deadline - clock()), relay_wait) for item in items]
 
 
 def prove_all(apps, to, run, mail_from=None, ca_path=None, timeout=30, relay_log=None, relay_wait=60,

@@ -493,12 +493,15 @@ def _proofs(moved):
 
 
 def proof_spans(moved):
-    """[(started_at, waited_s)] of the proofs of a host's move (send_proof's), in the order they ran."""
+    """[(started_at, waited_s)] of the proofs of a host's move (send_proof's), in the order they ran: a proof
+    decided by a designated relay's log has two (its send, and the batch's read of the log)."""
     out = []
     for a in (moved or {}).get("apps") or []:
         proof = a.get("proof") if isinstance(a, dict) else None
-        if isinstance(proof, dict) and proof.get("waited_s") is not None:
-            out.append((float(proof.get("started_at") or 0.0), float(proof["waited_s"])))
+        if not isinstance(proof, dict) or proof.get("waited_s") is None:
+            continue
+        spans = proof.get("wait_spans") or [(proof.get("started_at"), proof["waited_s"])]
+        out.extend((float(start or 0.0), float(length)) for start, length in spans)
     return out
 
 

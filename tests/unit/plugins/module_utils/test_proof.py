@@ -413,6 +413,23 @@ def test_a_designated_relay_elsewhere_awaits_its_log_and_lookup_reads_it_there(t
     assert (found[0]["kind"], found[0]["accepted"], found[0]["relay_upstream"]) == ("relay_log", True, "xoauth2")
 
 
+def test_a_lookup_gives_its_messages_one_deadline_not_one_each(tmp_path, monkeypatch):
+    # A batch's messages are read in one run: one never named must not make each later one wait the whole
+    # relay_wait again.
+    now, asked = [100.0], []
+
+    def never_named(path, message_id, offset, timeout, queue_id):
+        asked.append(timeout)
+        now[0] += timeout
+        return {"queue_id": None, "status": "unseen", "reply": "", "relay": None, "upstream": None, "line": None}
+    monkeypatch.setattr(_proof_log, "wait_for_delivery", never_named)
+    items = [{"name": n, "message_id": "<%s@h>" % n} for n in ("a", "b", "c")]
+    found = _proof.lookup(items, str(tmp_path / "log"), 10, clock=lambda: now[0])
+    assert asked == [10, 0, 0]
+    assert [f["accepted"] for f in found] == [False, False, False]
+    assert all("never named it within 10 s" in f["message"] for f in found)
+
+
 def test_postfix_is_proven_by_sendmail_and_its_own_log(tmp_path):
     d = tmp_path / "postfix"
     d.mkdir()

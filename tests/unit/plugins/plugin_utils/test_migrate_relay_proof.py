@@ -65,3 +65,34 @@ def test_the_wait_for_the_relays_log_adds_to_the_proofs_wait():
     verdict = {"name": "grafana", "kind": "relay_log", "message_id": "<g@h>", "accepted": True, "waited_s": 2.25}
     out = m.with_relay_verdicts(sent, {"results": [loop_result("relay1", [verdict])]})["proofs"][0]
     assert out["waited_s"] == 2.75 and out["started_at"] == 100.0 and out["accepted"] is True
+
+
+def test_the_relays_log_wait_keeps_its_own_time_beside_the_sends():
+    # The batch's reader reads the log after every host has sent: its wait is a span of its own, so that the
+    # waits of hosts sending one after the other are not counted as overlapping the read.
+    sent = {"proofs": [{"name": "grafana", "kind": "smtp_client", "path": "via_relay", "message_id": "<g@h>",
+                        "accepted": False, "awaiting_relay_log": True, "waited_s": 0.5, "started_at": 100.0}]}
+    verdict = {"name": "grafana", "kind": "relay_log", "message_id": "<g@h>", "accepted": True, "waited_s": 2.25,
+               "started_at": 130.0}
+    out = m.with_relay_verdicts(sent, {"results": [loop_result("relay1", [verdict])]})["proofs"][0]
+    assert out["wait_spans"] == [[100.0, 0.5], [130.0, 2.25]]
+
+
+def test_the_batch_has_one_reader_and_every_hosts_waiting_proofs_by_relay():
+    other = {"proofs": [waiting("django", "198.18.0.9", "<d2@h>")]}
+    hostvars = {
+        "h0": {"smtp_migrate__sent": {"skipped": True}, "smtp_migrate__plan": {"relay_hosts": RELAYS}},
+        "h1": {"smtp_migrate__sent": {"proofs": [direct("msmtp")]}, "smtp_migrate__plan": {"relay_hosts": RELAYS}},
+        "h2": {"smtp_migrate__sent": SENT, "smtp_migrate__plan": {"relay_hosts": RELAYS}},
+        "h3": {"smtp_migrate__sent": dict(other, failed=True), "smtp_migrate__plan": {"relay_hosts": RELAYS}},
+        "h4": {"smtp_migrate__sent": other, "smtp_migrate__plan": {"relay_hosts": RELAYS}},
+        "h5": {},
+    }
+    out = m.batch_awaiting(["h0", "h1", "h2", "h3", "h4", "h5"], hostvars)
+    # h0 skipped its move, h1 has nothing waiting, h3's send failed (it is being put back), h5 never sent.
+    assert out["reader"] == "h2"
+    assert out["by_relay"] == {"relay1": [{"name": "grafana", "message_id": "<g@h>"},
+                                          {"name": "django", "message_id": "<d2@h>"}],
+                               "relay2": [{"name": "django", "message_id": "<d@h>"}]}
+    assert m.batch_awaiting(["h0", "h1", "h5"], hostvars) == {"reader": None, "by_relay": {}}
+    assert m.batch_awaiting(None, hostvars) == {"reader": None, "by_relay": {}}

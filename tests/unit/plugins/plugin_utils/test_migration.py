@@ -497,6 +497,18 @@ def test_the_report_records_the_proof_waits_per_host_and_counts_overlapping_ones
     assert r["timings"] == {"proof_wait_s": 8.5, "proof_wait_wall_s": 6.0, "pacing_wait_s": 0.0}
 
 
+def test_a_proof_decided_by_a_relays_log_counts_its_send_and_the_batchs_read_at_their_own_times():
+    # web1 and web2 send one after the other (100-101, 101-102); the batch's reader then reads the relay's
+    # log for both (110-111 for web1's message, 111-113 for web2's).
+    grafana = _timed("grafana (default path)", 100.0, 2.0)
+    grafana["proof"]["wait_spans"] = [[100.0, 1.0], [110.0, 1.0]]
+    django = _timed("django (default path)", 101.0, 3.0)
+    django["proof"]["wait_spans"] = [[101.0, 1.0], [111.0, 2.0]]
+    assert m.fleet_timings(["web1", "web2"], {"web1": {"apps": [grafana]}, "web2": {"apps": [django]}}) == {
+        "proof_wait_s": 5.0, "proof_wait_wall_s": 5.0, "pacing_wait_s": 0.0}
+    assert m.host_timings({"apps": [django]}) == {"proof_wait_s": 3.0, "pacing_wait_s": 0.0}
+
+
 def test_wall_seconds_counts_each_moment_once():
     assert m.wall_seconds([]) == 0.0
     assert m.wall_seconds([(10.0, 2.0), (20.0, 1.0)]) == 3.0           # apart
