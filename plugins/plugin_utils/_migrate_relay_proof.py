@@ -42,26 +42,17 @@ def awaiting_by_relay(proof, relay_hosts):
     return out
 
 
-def _sent(hostvars, host):
-    """The host's registered send_proof result, or None when the host did not send (skipped, failed, or not
-    this far)."""
-    sent = (hostvars.get(host) or {}).get("smtp_migrate__sent")
-    if not isinstance(sent, dict) or sent.get("failed") or sent.get("skipped"):
-        return None
-    return sent
-
-
-def batch_awaiting(batch, hostvars):
+def batch_reader(batch, hostvars):
     """{"reader": the first host of the batch with a proof waiting for a designated relay's log, or None;
     "by_relay": {relay inventory host: [{name, message_id}]} of every host of the batch}.
 
-    batch: the batch's hosts (ansible_play_batch); hostvars: Ansible's, for each host's smtp_migrate__sent and
-    smtp_migrate__plan. Every host works out the same answer, so the reader is the one host that reads."""
+    batch: the batch's hosts (ansible_play_batch); hostvars: Ansible's, for each host's
+    smtp_migrate__relay_awaiting (awaiting_by_relay of its own proof, set after it sent; not set on a host
+    that skipped or failed its send). Every host works out the same answer, so the reader is the one host
+    that reads."""
     reader, by_relay = None, {}
     for host in batch or []:
-        sent = _sent(hostvars, host)
-        plan = (hostvars.get(host) or {}).get("smtp_migrate__plan") or {}
-        waiting = awaiting_by_relay(sent, plan.get("relay_hosts")) if sent else {}
+        waiting = (hostvars.get(host) or {}).get("smtp_migrate__relay_awaiting") or {}
         for relay, items in waiting.items():
             by_relay.setdefault(relay, []).extend(items)
         if waiting and reader is None:

@@ -81,18 +81,16 @@ def test_the_relays_log_wait_keeps_its_own_time_beside_the_sends():
 def test_the_batch_has_one_reader_and_every_hosts_waiting_proofs_by_relay():
     other = {"proofs": [waiting("django", "198.18.0.9", "<d2@h>")]}
     hostvars = {
-        "h0": {"smtp_migrate__sent": {"skipped": True}, "smtp_migrate__plan": {"relay_hosts": RELAYS}},
-        "h1": {"smtp_migrate__sent": {"proofs": [direct("msmtp")]}, "smtp_migrate__plan": {"relay_hosts": RELAYS}},
-        "h2": {"smtp_migrate__sent": SENT, "smtp_migrate__plan": {"relay_hosts": RELAYS}},
-        "h3": {"smtp_migrate__sent": dict(other, failed=True), "smtp_migrate__plan": {"relay_hosts": RELAYS}},
-        "h4": {"smtp_migrate__sent": other, "smtp_migrate__plan": {"relay_hosts": RELAYS}},
-        "h5": {},
+        "h0": {},                                                      # skipped its move, or failed its send
+        "h1": {"smtp_migrate__relay_awaiting": m.awaiting_by_relay({"proofs": [direct("msmtp")]}, RELAYS)},
+        "h2": {"smtp_migrate__relay_awaiting": m.awaiting_by_relay(SENT, RELAYS)},
+        "h3": {"smtp_migrate__relay_awaiting": m.awaiting_by_relay(other, RELAYS)},
     }
-    out = m.batch_awaiting(["h0", "h1", "h2", "h3", "h4", "h5"], hostvars)
-    # h0 skipped its move, h1 has nothing waiting, h3's send failed (it is being put back), h5 never sent.
+    out = m.batch_reader(["h0", "h1", "h2", "h3"], hostvars)
     assert out["reader"] == "h2"
     assert out["by_relay"] == {"relay1": [{"name": "grafana", "message_id": "<g@h>"},
                                           {"name": "django", "message_id": "<d2@h>"}],
                                "relay2": [{"name": "django", "message_id": "<d@h>"}]}
-    assert m.batch_awaiting(["h0", "h1", "h5"], hostvars) == {"reader": None, "by_relay": {}}
-    assert m.batch_awaiting(None, hostvars) == {"reader": None, "by_relay": {}}
+    # Nothing waits: no reader.
+    assert m.batch_reader(["h0", "h1"], hostvars) == {"reader": None, "by_relay": {}}
+    assert m.batch_reader(None, hostvars) == {"reader": None, "by_relay": {}}
