@@ -132,10 +132,14 @@ def send_one(view, mail_from, to, message_id, ca_path, timeout, run, senders=Non
     return s.smtp_send(view, mail_from, to, message, ca_path=ca_path, timeout=timeout)
 
 
-def judge_by_log(view, record, sent, log_path, offset, wait, window=None):
-    """The relay's verdict from its log, for a message its relay (or this Postfix) took, waiting at most wait
-    seconds; window is the wait the message names when it is not wait (a lookup's shared deadline)."""
+def judge_by_log(view, record, sent, log_path, offset, wait):
+    """The relay's verdict from its log, for a message its relay (or this Postfix) took."""
     found = _proof_log.wait_for_delivery(log_path, record["message_id"], offset, wait, sent.get("queue_id"))
+    return verdict(view, record, sent, found, log_path, wait)
+
+
+def verdict(view, record, sent, found, log_path, wait):
+    """The record decided by what the log said of the message (found, as _proof_log gives it)."""
     record["relay_queue_id"] = found["queue_id"]
     record["relay_upstream"] = found["upstream"]
     if found["status"] == "sent":
@@ -147,7 +151,7 @@ def judge_by_log(view, record, sent, log_path, offset, wait, window=None):
             "its log" % (view["name"], "the relay took the message" if sent.get("queue_id") else
                          "the message was handed to Postfix", sent.get("reply") or "", log_path,
                          "names no delivery attempt of it" if found["status"] == "queued"
-                         else "never named it", wait if window is None else window)))
+                         else "never named it", wait)))
         return record
     code = diag.match_reply(None, found["reply"]) or "unknown"
     record.update(accepted=False, reply=found["reply"], diagnosis=code)
@@ -262,20 +266,21 @@ def waited(proofs):
     return round(sum(p.get("waited_s") or 0.0 for p in proofs), 3)
 
 
-def _lookup_one(item, relay_log, remaining, relay_wait):
-    view = {"name": item.get("name") or item.get("message_id"), "path": PATH_VIA_RELAY}
-    record = proof_record(view, RELAY_LOG, item["message_id"], False)
-    return judge_by_log(view, record, {}, relay_log, None, remaining, relay_wait)
-
-
-def lookup(items, relay_log, relay_wait=60, clock=time.monotonic):
-    """On a designated relay's host: the fate of messages other hosts sent (kind relay_log).
-
-    Every message was sent before this runs, so they share one deadline, relay_wait seconds from the start:
-    a batch's messages read in one run would otherwise wait relay_wait each, one after the other, when the
-    relay never names them."""
-    deadline = clock() + relay_wait
-    return [timed(_lookup_one, item, relay_log, max(0.0, deadline - clock()), relay_wait) for item in items]
+def lookup(items, relay_log, relay_wait=60):
+    """On a designated relay's host: the fate of messages other hosts sent (kind relay_log), read in one
+    watch of the log for all of them; relay_wait is how long it waits without any of them delivered.
+    Each record's waited_s is from the start of the watch until its message's fate was known."""
+    started_at = round(time.time(), 3)
+    seen = _proof_log.wait_for_deliveries(relay_log, [item["message_id"] for item in items], relay_wait)
+    out = []
+    for item in items:
+        view = {"name": item.get("name") or item.get("message_id"), "path": PATH_VIA_RELAY}
+        found, seconds = seen[item["message_id"]]
+        record = verdict(view, proof_record(view, RELAY_LOG, item["message_id"], False), {}, found, relay_log,
+                         relay_wait)
+        record.update(started_at=started_at, waited_s=round(seconds, 3))
+        out.append(record)
+    return out
 
 
 def prove_all(apps, to, run, mail_from=None, ca_path=None, timeout=30, relay_log=None, relay_wait=60,

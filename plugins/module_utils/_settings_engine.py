@@ -333,13 +333,21 @@ def check_writable(params):
         params = dict(params, options=dict(opts, map_type="hash"))
     fp_key, marker = _mask.new_key(), marker_text(params)
     for sp in built_specs(params, None):
+        if sp["fmt"] in ("bundle", "content"):
+            continue
         try:
-            if sp["fmt"] == "json":
-                _formats_json.merge(None, sp["assignments"], sp["path"], fp_key)
-            elif sp["fmt"] not in ("bundle", "content"):
-                merge(sp["fmt"], sp.get("skeleton", ""), sp["assignments"], sp.get("block"), marker, fp_key)
+            merge_spec(sp, None, marker, fp_key)
         except (FormatError, ValueError) as e:
             raise SettingsError(str(e))
+
+
+def merge_spec(sp, old, marker, fp_key):
+    """The MergeResult of a JSON or line-format spec merged into old, the file's text (None: no file yet, so
+    the spec's skeleton, or nothing for JSON)."""
+    if sp["fmt"] == "json":
+        return _formats_json.merge(old, sp["assignments"], sp["path"], fp_key)
+    base = old if old is not None else sp.get("skeleton", "")
+    return merge(sp["fmt"], base, sp["assignments"], sp.get("block"), marker, fp_key)
 
 
 def file_method(params):
@@ -388,11 +396,10 @@ def plan_specs(specs, params, fp_key):
                                      params.get("_diff_before"), params.get("_diff_after"))
                 new_bytes = res.text.encode("utf-8")
             elif sp["fmt"] == "json":
-                res = _formats_json.merge(old, sp["assignments"], sp["path"], fp_key)
+                res = merge_spec(sp, old, marker, fp_key)
                 new_bytes = res.text.encode("utf-8")
             else:
-                base = old if exists else sp.get("skeleton", "")
-                res = merge(sp["fmt"], base, sp["assignments"], sp.get("block"), marker, fp_key)
+                res = merge_spec(sp, old, marker, fp_key)
                 text = res.text
                 if sp.get("msmtp_default"):
                     text = set_default(text, sp["msmtp_default"])

@@ -113,7 +113,10 @@ options:
         the message id, and a run on the relay host with O(message_ids) reads the verdict.
     type: path
   relay_wait:
-    description: Seconds to wait for the relay's log to record the first delivery attempt of a message.
+    description:
+      - Seconds to wait for the relay's log to record the first delivery attempt of a message.
+      - With O(message_ids), the seconds to wait while none of them is delivered; the wait goes on while the
+        relay delivers them one after another (a relay paced to Microsoft 365's rate takes minutes for many).
     type: int
     default: 60
   message_ids:

@@ -413,21 +413,70 @@ def test_a_designated_relay_elsewhere_awaits_its_log_and_lookup_reads_it_there(t
     assert (found[0]["kind"], found[0]["accepted"], found[0]["relay_upstream"]) == ("relay_log", True, "xoauth2")
 
 
-def test_a_lookup_gives_its_messages_one_deadline_not_one_each(tmp_path, monkeypatch):
-    # A batch's messages are read in one run: one never named must not make each later one wait the whole
-    # relay_wait again.
-    now, asked = [100.0], []
+def _taken_and_sent(qid, mid):
+    return ("Dec  8 03:00:00 relay1 postfix/cleanup[1]: %s: message-id=%s\n"
+            "Dec  8 03:00:01 relay1 postfix/smtp[2]: %s: to=<ops@contoso.com>, relay=mailops_xoauth2, delay=1, "
+            "status=sent (250 2.0.0 OK <%s>)\n" % (qid, mid, qid, mid.strip("<>")))
 
-    def never_named(path, message_id, offset, timeout, queue_id):
-        asked.append(timeout)
-        now[0] += timeout
-        return {"queue_id": None, "status": "unseen", "reply": "", "relay": None, "upstream": None, "line": None}
-    monkeypatch.setattr(_proof_log, "wait_for_delivery", never_named)
-    items = [{"name": n, "message_id": "<%s@h>" % n} for n in ("a", "b", "c")]
-    found = _proof.lookup(items, str(tmp_path / "log"), 10, clock=lambda: now[0])
-    assert asked == [10, 0, 0]
-    assert [f["accepted"] for f in found] == [False, False, False]
-    assert all("never named it within 10 s" in f["message"] for f in found)
+
+class _PacedLog:
+    """A relay log that names one more delivered message at each poll, while the clock moves on 10 s."""
+
+    def __init__(self, path, mids):
+        self.path, self.mids, self.now, self.polls = path, list(mids), 0.0, 0
+        path.write_text("")
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, _seconds):
+        self.now += 10
+        if self.mids:
+            mid = self.mids.pop(0)
+            with self.path.open("a") as f:
+                f.write(_taken_and_sent("Q%d" % self.polls, mid))
+        self.polls += 1
+
+
+def test_a_batchs_messages_are_waited_for_while_the_paced_relay_delivers_them(tmp_path):
+    # Four messages, one every 10 s: 40 s in all, more than the 15 s without a delivery the watch allows.
+    mids = ["<m%d@h>" % i for i in range(4)]
+    log = _PacedLog(tmp_path / "relay.log", mids)
+    seen = _proof_log.wait_for_deliveries(str(log.path), mids, 15, clock=log.clock, sleep=log.sleep)
+    assert [seen[m][0]["status"] for m in mids] == ["sent"] * 4
+    assert [seen[m][1] for m in mids] == [10.0, 20.0, 30.0, 40.0]
+
+
+def test_a_watch_gives_up_once_nothing_was_delivered_for_its_wait(tmp_path):
+    # The second message is never named: the third and fourth still arrive; the watch ends 15 s after the
+    # last delivery, not 15 s after each message.
+    log = _PacedLog(tmp_path / "relay.log", ["<m0@h>", "<m2@h>", "<m3@h>"])
+    mids = ["<m0@h>", "<lost@h>", "<m2@h>", "<m3@h>"]
+    seen = _proof_log.wait_for_deliveries(str(log.path), mids, 15, clock=log.clock, sleep=log.sleep)
+    assert {m: seen[m][0]["status"] for m in mids} == {"<m0@h>": "sent", "<lost@h>": "unseen", "<m2@h>": "sent",
+                                                        "<m3@h>": "sent"}
+    assert seen["<lost@h>"][1] == 50.0
+
+
+def test_a_lookup_decides_each_message_from_one_watch_of_the_log(tmp_path):
+    log = tmp_path / "relay.log"
+    log.write_text(_taken_and_sent("QA", "<a@h>"))
+    found = _proof.lookup([{"name": "grafana", "message_id": "<a@h>"}, {"name": "django", "message_id": "<b@h>"}],
+                          str(log), 0)
+    assert [(f["name"], f["kind"], f["accepted"]) for f in found] == [("grafana", "relay_log", True),
+                                                                     ("django", "relay_log", False)]
+    assert found[0]["relay_upstream"] == "xoauth2" and found[0]["relay_queue_id"] == "QA"
+    assert "never named it within 0 s" in found[1]["message"]
+    assert found[0]["started_at"] == found[1]["started_at"]
+
+
+def test_the_log_index_agrees_with_the_one_message_readers():
+    text = LOG + _taken_and_sent("QX", "<x@h>")
+    taken, deliveries = _proof_log.index(text)
+    for mid in (MID, "<x@h>"):
+        qid = _proof_log.queue_id_of(text, mid)
+        assert taken[mid.strip("<>")] == qid
+        assert deliveries[qid] == _proof_log.delivery_of(text, qid)
 
 
 def test_postfix_is_proven_by_sendmail_and_its_own_log(tmp_path):
