@@ -453,8 +453,8 @@ def test_a_watch_gives_up_once_nothing_was_delivered_for_its_wait(tmp_path):
     log = _PacedLog(tmp_path / "relay.log", ["<m0@h>", "<m2@h>", "<m3@h>"])
     mids = ["<m0@h>", "<lost@h>", "<m2@h>", "<m3@h>"]
     seen = _proof_log.wait_for_deliveries(str(log.path), mids, 15, clock=log.clock, sleep=log.sleep)
-    assert {m: seen[m][0]["status"] for m in mids} == {"<m0@h>": "sent", "<lost@h>": "unseen", "<m2@h>": "sent",
-                                                        "<m3@h>": "sent"}
+    statuses = {m: seen[m][0]["status"] for m in mids}
+    assert statuses == {"<m0@h>": "sent", "<lost@h>": "unseen", "<m2@h>": "sent", "<m3@h>": "sent"}
     assert seen["<lost@h>"][1] == 50.0
 
 
@@ -463,8 +463,8 @@ def test_a_lookup_decides_each_message_from_one_watch_of_the_log(tmp_path):
     log.write_text(_taken_and_sent("QA", "<a@h>"))
     found = _proof.lookup([{"name": "grafana", "message_id": "<a@h>"}, {"name": "django", "message_id": "<b@h>"}],
                           str(log), 0)
-    assert [(f["name"], f["kind"], f["accepted"]) for f in found] == [("grafana", "relay_log", True),
-                                                                     ("django", "relay_log", False)]
+    decided = [(f["name"], f["kind"], f["accepted"]) for f in found]
+    assert decided == [("grafana", "relay_log", True), ("django", "relay_log", False)]
     assert found[0]["relay_upstream"] == "xoauth2" and found[0]["relay_queue_id"] == "QA"
     assert "never named it within 0 s" in found[1]["message"]
     assert found[0]["started_at"] == found[1]["started_at"]
