@@ -56,14 +56,19 @@ def upstream_of(relay_field):
     return PATH_BASIC
 
 
+def _attempt(match, line):
+    """A delivery attempt from its log line's _STATUS match."""
+    return {"status": match.group(4), "reply": (match.group(5) or "").strip(), "relay": match.group(3).strip(),
+            "upstream": upstream_of(match.group(3)), "recipient": match.group(2), "line": line.strip()}
+
+
 def delivery_of(log_text, queue_id):
     """The last delivery attempt of queue_id: {status, reply, relay, upstream, line}, or None."""
     found = None
     for line in log_text.splitlines():
         m = _STATUS.search(line)
         if m and m.group(1) == queue_id:
-            found = {"status": m.group(4), "reply": (m.group(5) or "").strip(), "relay": m.group(3).strip(),
-                     "upstream": upstream_of(m.group(3)), "recipient": m.group(2), "line": line.strip()}
+            found = _attempt(m, line)
             if found["status"] in FINAL:
                 return found
     return found
@@ -88,9 +93,7 @@ def index(log_text):
             continue
         m = _STATUS.search(line)
         if m and (deliveries.get(m.group(1)) or {}).get("status") not in FINAL:
-            deliveries[m.group(1)] = {"status": m.group(4), "reply": (m.group(5) or "").strip(),
-                                      "relay": m.group(3).strip(), "upstream": upstream_of(m.group(3)),
-                                      "recipient": m.group(2), "line": line.strip()}
+            deliveries[m.group(1)] = _attempt(m, line)
     return taken, deliveries
 
 
